@@ -1,0 +1,5 @@
+import sys
+
+from fmer.cli import main
+
+sys.exit(main())

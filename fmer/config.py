@@ -1,0 +1,359 @@
+"""One typed config for a training run, loaded from YAML and overridden with ``key=value``.
+
+Every choice the paper leaves open is a key here (see ``RECONSTRUCTED``), so that a reader
+who later sees the authors' code can flip it. Sections mirror ``shared/spec/FMER.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config that cannot describe a run: unknown key, wrong type, out-of-range value."""
+
+
+@dataclass
+class TrainConfig:
+    total_steps: int = 1_000_000
+    learning_starts: int = 5_000  # [ours] uniform random actions before the first update
+    eval_every: int = 10_000
+    eval_episodes: int = 10  # [ours]
+    log_every: int = 1_000
+    threads: int = 1
+    batch_size: int = 256
+    buffer_size: int = 0  # [ours] 0 means "as many as total_steps"
+    checkpoint_every: int = 10_000
+    keep_checkpoint: bool = False
+
+
+@dataclass
+class CriticConfig:
+    hidden: list[int] = field(default_factory=lambda: [256, 256])  # [ours]
+    lr: float = 3e-4
+    gamma: float = 0.99
+    polyak: float = 0.005
+    entropy_bonus: bool = True  # [ours] soft TD target with -alpha log pi(a'|s')
+
+
+@dataclass
+class ActorConfig:
+    hidden: list[int] = field(default_factory=lambda: [256, 256])  # [ours]
+    activation: str = "silu"  # [ours] FMER velocity net; SAC's actor uses ReLU
+    lr: float = 3e-4
+    flow_steps: int = 10  # [v1-summary] Euler steps K
+    time_embedding: str = "sinusoidal"  # [ours] "sinusoidal" or "linear"
+    candidates: int = 16  # [ours] N
+    candidate_states: int = 0  # [ours] states of the batch that get candidates; 0 = all
+    entropy_batch: int = 0  # [ours] states that get the entropy term; 0 = all
+    weighting: str = "softmax"  # [paper] softmax; ablations: unnormalized, top1
+
+
+@dataclass
+class EntropyConfig:
+    tanh_correction: bool = True  # [paper] ablation axis 2
+    divergence: str = "hutchinson"  # [v1-summary] paper used Hutchinson; "exact" is the oracle
+    probes: int = 1  # [ours]
+    logdet: str = "trace"  # [ours] "trace" (paper's first order) or "exact"
+
+
+@dataclass
+class TemperatureConfig:
+    ess_tuning: bool = True  # [paper] ablation axis 1
+    ess_target: float = 0.5  # [ours] target batch mean of ESS/N
+    min: float = 1e-4
+    max: float = 1e3
+    fixed: float = 0.1  # [ours] tau when ess_tuning is false
+
+
+@dataclass
+class AlphaConfig:
+    initial: float = 1.0  # [ours]
+    lr: float = 3e-4
+    target_entropy: float | None = None  # None: -dim(A)
+    fixed: float | None = None  # a number turns tuning off; 0 is the "no entropy" ablation
+
+
+@dataclass
+class EvalConfig:
+    deterministic: bool = True  # [ours] FMER: z0 = 0; SAC: tanh(mean)
+
+
+@dataclass
+class Config:
+    env: str = "Pendulum-v1"
+    algo: str = "sac"
+    seed: int = 0
+    train: TrainConfig = field(default_factory=TrainConfig)
+    critic: CriticConfig = field(default_factory=CriticConfig)
+    actor: ActorConfig = field(default_factory=ActorConfig)
+    entropy: EntropyConfig = field(default_factory=EntropyConfig)
+    temperature: TemperatureConfig = field(default_factory=TemperatureConfig)
+    alpha: AlphaConfig = field(default_factory=AlphaConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def flat(self) -> dict[str, Any]:
+        """Dotted keys to values, e.g. ``{"train.total_steps": 1000000, ...}``."""
+        return dict(_flatten(self.to_dict()))
+
+
+# Keys whose defaults are our reconstruction, not the paper's statement (docs list them).
+RECONSTRUCTED = (
+    "train.learning_starts", "train.eval_episodes", "train.buffer_size",
+    "critic.hidden", "critic.entropy_bonus", "actor.hidden", "actor.activation",
+    "actor.time_embedding", "actor.candidates", "actor.candidate_states",
+    "actor.entropy_batch", "entropy.probes", "entropy.logdet", "temperature.ess_target",
+    "temperature.fixed", "alpha.initial", "alpha.target_entropy", "eval.deterministic",
+)
+
+ALGOS = ("sac", "fmer")
+
+# Named variants: an algorithm plus overrides. ``--algo fmer-no-ess`` is ``--algo fmer``
+# with ``temperature.ess_tuning=false``; ``--set`` still composes on top.
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "sac": ("sac", {}),
+    "fmer": ("fmer", {}),
+    "fmer-no-tanh": ("fmer", {"entropy.tanh_correction": False}),
+    "fmer-no-ess": ("fmer", {"temperature.ess_tuning": False}),
+    "fmer-no-tanh-no-ess": (
+        "fmer", {"entropy.tanh_correction": False, "temperature.ess_tuning": False}
+    ),
+    "fmer-top1": ("fmer", {"actor.weighting": "top1"}),
+    "fmer-unnormalized": ("fmer", {"actor.weighting": "unnormalized"}),
+    "fmer-no-entropy": ("fmer", {"alpha.fixed": 0.0}),
+}
+
+_CHOICES = {
+    "actor.activation": ("silu", "mish", "relu", "tanh"),
+    "actor.time_embedding": ("sinusoidal", "linear"),
+    "actor.weighting": ("softmax", "unnormalized", "top1"),
+    "entropy.divergence": ("exact", "hutchinson"),
+    "entropy.logdet": ("trace", "exact"),
+}
+
+
+def _flatten(d: dict[str, Any], prefix: str = ""):
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            yield from _flatten(v, key + ".")
+        else:
+            yield key, v
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    """Check ``value`` against a dataclass field's annotation; YAML scalars only."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        (inner,) = [a for a in options if a is not type(None)]
+        return _coerce(key, value, inner)
+    if origin is list:
+        (inner,) = typing.get_args(annotation)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_coerce(f"{key}[{i}]", v, inner) for i, v in enumerate(value)]
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if annotation is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    raise TypeError(f"unsupported annotation {annotation!r} for {key}")
+
+
+def _fields(cls) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _build(cls, data: dict[str, Any], prefix: str = ""):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
+    known = _fields(cls)
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        names = ", ".join(prefix + k for k in unknown)
+        raise ConfigError(f"unknown config key(s): {names}")
+    kwargs = {}
+    for name, annotation in known.items():
+        if name not in data:
+            continue
+        key = prefix + name
+        if dataclasses.is_dataclass(annotation):
+            kwargs[name] = _build(annotation, data[name], key + ".")
+        else:
+            kwargs[name] = _coerce(key, data[name], annotation)
+    return cls(**kwargs)
+
+
+def parse_value(text: str) -> Any:
+    """Parse the value of a ``--set key=value`` with YAML's scalar rules (true, 1e-3, [1, 2])."""
+    return yaml.safe_load(text) if text.strip() else ""
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {pair!r} is not of the form key=value")
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        parts = key.split(".")
+        node = nested
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"config key {key!r} goes below a value")
+        node[parts[-1]] = value
+    return nested
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def validate(cfg: Config) -> Config:
+    """Range checks that a type cannot express. Raises ConfigError naming the key."""
+    from fmer.envs import ENV_NAMES_HELP, is_known_env
+
+    def need(ok: bool, key: str, what: str):
+        if not ok:
+            raise ConfigError(f"{key}: {what}, got {cfg.flat()[key]!r}")
+
+    if not is_known_env(cfg.env):
+        raise ConfigError(f"env: unknown environment {cfg.env!r}; valid: {ENV_NAMES_HELP}")
+    need(cfg.algo in ALGOS, "algo", f"must be one of {', '.join(ALGOS)}")
+    need(cfg.seed >= 0, "seed", "must be >= 0")
+    t = cfg.train
+    need(t.total_steps > 0, "train.total_steps", "must be > 0")
+    need(t.learning_starts >= 0, "train.learning_starts", "must be >= 0")
+    need(t.eval_every > 0, "train.eval_every", "must be > 0")
+    need(t.eval_episodes > 0, "train.eval_episodes", "must be > 0")
+    need(t.log_every > 0, "train.log_every", "must be > 0")
+    need(t.threads > 0, "train.threads", "must be > 0")
+    need(t.batch_size > 0, "train.batch_size", "must be > 0")
+    need(t.buffer_size >= 0, "train.buffer_size", "must be >= 0 (0: total_steps)")
+    need(t.checkpoint_every > 0, "train.checkpoint_every", "must be > 0")
+    for section in ("critic", "actor"):
+        sec = getattr(cfg, section)
+        need(len(sec.hidden) > 0 and all(h > 0 for h in sec.hidden), f"{section}.hidden",
+             "must be a non-empty list of positive widths")
+        need(sec.lr > 0, f"{section}.lr", "must be > 0")
+    need(0 < cfg.critic.gamma <= 1, "critic.gamma", "must be in (0, 1]")
+    need(0 < cfg.critic.polyak <= 1, "critic.polyak", "must be in (0, 1]")
+    a = cfg.actor
+    need(a.flow_steps > 0, "actor.flow_steps", "must be > 0")
+    need(a.candidates > 0, "actor.candidates", "must be > 0")
+    need(a.candidate_states >= 0, "actor.candidate_states", "must be >= 0 (0: whole batch)")
+    need(a.entropy_batch >= 0, "actor.entropy_batch", "must be >= 0 (0: whole batch)")
+    need(cfg.entropy.probes > 0, "entropy.probes", "must be > 0")
+    for key, choices in _CHOICES.items():
+        need(cfg.flat()[key] in choices, key, f"must be one of {', '.join(choices)}")
+    tc = cfg.temperature
+    need(0 < tc.ess_target <= 1, "temperature.ess_target", "must be in (0, 1]")
+    need(0 < tc.min < tc.max, "temperature.min", "must be > 0 and < temperature.max")
+    need(tc.fixed > 0, "temperature.fixed", "must be > 0")
+    need(cfg.alpha.initial > 0, "alpha.initial", "must be > 0")
+    need(cfg.alpha.lr > 0, "alpha.lr", "must be > 0")
+    need(cfg.alpha.fixed is None or cfg.alpha.fixed >= 0, "alpha.fixed", "must be >= 0 or null")
+    return cfg
+
+
+def make_config(
+    env: str | None = None,
+    algo: str | None = None,
+    seed: int | None = None,
+    overrides: dict[str, Any] | None = None,
+    base: dict[str, Any] | None = None,
+) -> Config:
+    """Build and validate a Config.
+
+    Precedence (later wins): defaults < ``base`` (nested dict, e.g. a YAML file or budget)
+    < the variant named by ``algo`` < ``overrides`` (dotted keys) < env/algo/seed arguments.
+    ``algo`` may be a variant name such as ``fmer-no-ess``.
+    """
+    data = dict(base or {})
+    if algo is not None:
+        if algo not in VARIANTS:
+            raise ConfigError(f"algo: unknown algorithm or variant {algo!r}; valid: "
+                              + ", ".join(VARIANTS))
+        real_algo, variant_overrides = VARIANTS[algo]
+        data = _merge(data, _nest(variant_overrides))
+        data["algo"] = real_algo
+    data = _merge(data, _nest(overrides or {}))
+    for key, value in (("env", env), ("seed", seed)):
+        if value is not None:
+            data[key] = value
+    return validate(_build(Config, data))
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Rebuild a resolved config (as stored in meta.json)."""
+    return validate(_build(Config, data))
+
+
+def diff(a: Config, b: Config) -> list[str]:
+    """Dotted keys whose values differ between two configs."""
+    fa, fb = a.flat(), b.flat()
+    return sorted(k for k in fa if fa[k] != fb.get(k))
+
+
+DEFAULT_BUDGETS_FILE = Path(__file__).resolve().parents[1] / "workflow" / "config" / "config.yaml"
+
+
+def budget_overrides(name: str, path: str | Path | None = None) -> dict[str, Any]:
+    """The ``train.*`` schedule of a named budget as dotted overrides.
+
+    Budgets live in the workflow config (one source for the CLI and the workflow).
+    """
+    path = Path(path) if path is not None else DEFAULT_BUDGETS_FILE
+    budgets = load_yaml(path).get("budgets", {})
+    if name not in budgets:
+        raise ConfigError(f"budget: unknown budget {name!r} in {path}; valid: "
+                          + ", ".join(budgets))
+    schedule = budgets[name].get("train", {})
+    return {f"train.{k}": v for k, v in schedule.items()}

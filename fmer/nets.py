@@ -1,0 +1,88 @@
+"""Networks shared by the agents: MLPs, twin critics with Polyak targets, the action box."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "mish": nn.Mish, "tanh": nn.Tanh}
+
+
+def mlp(inp: int, hidden: list[int], out: int, activation: str = "relu") -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for width in hidden:
+        layers += [nn.Linear(inp, width), ACTIVATIONS[activation]()]
+        inp = width
+    layers.append(nn.Linear(inp, out))
+    return nn.Sequential(*layers)
+
+
+class TwinQ(nn.Module):
+    """Two independent Q(s, a) heads; ``forward`` returns both, shape (2, B)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: list[int]):
+        super().__init__()
+        self.q1 = mlp(obs_dim + act_dim, hidden, 1)
+        self.q2 = mlp(obs_dim + act_dim, hidden, 1)
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([obs, act], dim=-1)
+        return torch.stack([self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)])
+
+
+class Critic:
+    """Twin Q networks, their Polyak-averaged targets and the optimiser."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: list[int], lr: float, polyak: float):
+        self.q = TwinQ(obs_dim, act_dim, hidden)
+        self.target = copy.deepcopy(self.q).requires_grad_(False)
+        self.optim = torch.optim.Adam(self.q.parameters(), lr=lr)
+        self.polyak = polyak
+
+    def min_q(self, obs: torch.Tensor, act: torch.Tensor, target: bool = False) -> torch.Tensor:
+        return (self.target if target else self.q)(obs, act).min(dim=0).values
+
+    def update(self, obs, act, td_target: torch.Tensor) -> float:
+        loss = ((self.q(obs, act) - td_target.unsqueeze(0)) ** 2).mean(dim=1).sum()
+        self.optim.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optim.step()
+        with torch.no_grad():
+            for p, tp in zip(self.q.parameters(), self.target.parameters(), strict=True):
+                tp.lerp_(p, self.polyak)
+        return loss.item()
+
+    def state_dict(self) -> dict:
+        return {"q": self.q.state_dict(), "target": self.target.state_dict(),
+                "optim": self.optim.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.q.load_state_dict(state["q"])
+        self.target.load_state_dict(state["target"])
+        self.optim.load_state_dict(state["optim"])
+
+
+class ActionBox:
+    """Affine map between the agents' action cube (-1, 1)^d and the env's Box.
+
+    Agents act and learn in the cube; ``log_det`` (= sum_j log c_j) is the one place where
+    the rescaling enters a log-density, so SAC's and FMER's entropies mean the same thing.
+    """
+
+    def __init__(self, low: np.ndarray, high: np.ndarray):
+        low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
+        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(high > low)):
+            raise ValueError(f"action box must be finite and non-empty, got [{low}, {high}]")
+        self.scale = (high - low) / 2
+        self.bias = (high + low) / 2
+        self.log_det = float(np.log(self.scale).sum())
+
+    @property
+    def dim(self) -> int:
+        return self.scale.shape[0]
+
+    def to_env(self, a: np.ndarray) -> np.ndarray:
+        return (self.scale * a + self.bias).astype(np.float32)
