@@ -1,0 +1,78 @@
+"""Candidate weights of the mirror-descent step π_{k+1} ∝ π_k exp(Q/τ), and τ from the ESS.
+
+q has shape (batch, N): the critic's scores of N candidates per state.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+SCHEMES = ("softmax", "unnormalized", "top1")
+
+
+def _per_row(tau: float | torch.Tensor, q: torch.Tensor) -> float | torch.Tensor:
+    """τ as a float or a tensor of shape (), (B,) or (B, 1), made to broadcast over rows."""
+    if not isinstance(tau, torch.Tensor):
+        if not tau > 0:
+            raise ValueError(f"tau must be positive, got {tau!r}")
+        return float(tau)
+    if tau.dim() == 1 and tau.shape[0] == q.shape[0]:
+        tau = tau.unsqueeze(-1)
+    if tau.dim() > 0 and tuple(tau.shape) != (q.shape[0], 1):
+        raise ValueError(f"tau must be a scalar, (B,) or (B, 1) for q {tuple(q.shape)}, "
+                         f"got {tuple(tau.shape)}")
+    if not bool((tau > 0).all()):
+        raise ValueError("tau must be positive")
+    return tau.to(q.dtype)
+
+
+def candidate_weights(
+    q: torch.Tensor, tau: float | torch.Tensor, scheme: str = "softmax"
+) -> torch.Tensor:
+    """Weights (B, N): softmax_i(q_i/τ); ``unnormalized`` exp((q_i − max q)/τ) (not summing
+    to 1, so states differ in total weight); ``top1`` one-hot at the argmax (τ unused)."""
+    if q.dim() != 2:
+        raise ValueError(f"q must have shape (batch, candidates), got {tuple(q.shape)}")
+    if scheme == "top1":
+        return torch.zeros_like(q).scatter_(1, q.argmax(dim=1, keepdim=True), 1.0)
+    tau = _per_row(tau, q)
+    if scheme == "softmax":
+        return torch.softmax(q / tau, dim=1)
+    if scheme == "unnormalized":
+        return torch.exp((q - q.max(dim=1, keepdim=True).values) / tau)
+    raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+
+
+def ess(w: torch.Tensor) -> torch.Tensor:
+    """Effective sample size (Σw)²/Σw² per row, in [1, N]; 1/Σw² for normalised weights."""
+    return w.sum(dim=-1) ** 2 / (w * w).sum(dim=-1)
+
+
+def solve_temperature(
+    q: torch.Tensor, target_frac: float, lo: float, hi: float, iters: int = 40
+) -> float:
+    """τ in [lo, hi] with batch-mean ESS(softmax(q/τ))/N = target_frac, by bisection on log τ.
+
+    The ESS rises monotonically with τ, so an unreachable target returns lo or hi. ESS is
+    scale-free, so the τ is the same for the unnormalized scheme.
+    """
+    if q.dim() != 2:
+        raise ValueError(f"q must have shape (batch, candidates), got {tuple(q.shape)}")
+    if not 0 < target_frac <= 1:
+        raise ValueError(f"target_frac must be in (0, 1], got {target_frac!r}")
+    if not 0 < lo < hi:
+        raise ValueError(f"need 0 < lo < hi, got lo={lo!r}, hi={hi!r}")
+    n = q.shape[1]
+    gap = (q - q.max(dim=1, keepdim=True).values).detach()  # ≤ 0: exp never overflows
+    log_lo, log_hi = math.log(lo), math.log(hi)
+    for _ in range(iters):
+        mid = 0.5 * (log_lo + log_hi)
+        e = torch.exp(gap * math.exp(-mid))
+        frac = (e.sum(dim=1) ** 2 / (e * e).sum(dim=1)).mean().item() / n
+        if frac < target_frac:
+            log_lo = mid
+        else:
+            log_hi = mid
+    return math.exp(0.5 * (log_lo + log_hi))
