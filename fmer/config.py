@@ -212,8 +212,15 @@ def _build(cls, data: dict[str, Any], prefix: str = ""):
 
 
 def parse_value(text: str) -> Any:
-    """Parse the value of a ``--set key=value`` with YAML's scalar rules (true, 1e-3, [1, 2])."""
-    return yaml.safe_load(text) if text.strip() else ""
+    """Parse the value of a ``--set key=value`` with YAML's scalar rules (true, [1, 2], null)."""
+    value = yaml.safe_load(text) if text.strip() else ""
+    if isinstance(value, str):
+        # YAML 1.1 reads "1e-3" (no dot in the mantissa) as a string; a researcher means a number.
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:

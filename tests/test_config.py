@@ -1,0 +1,97 @@
+"""The typed config: YAML/override parsing, variants, and errors that name the key."""
+
+import pytest
+
+from fmer.config import (
+    RECONSTRUCTED,
+    VARIANTS,
+    Config,
+    ConfigError,
+    budget_overrides,
+    config_from_dict,
+    diff,
+    make_config,
+    parse_overrides,
+)
+
+
+def test_defaults_follow_the_spec():
+    cfg = make_config(env="Pendulum-v1", algo="fmer")
+    assert cfg.actor.flow_steps == 10
+    assert cfg.actor.candidates == 16
+    assert cfg.actor.weighting == "softmax"
+    assert cfg.temperature.ess_target == 0.5
+    assert cfg.entropy.tanh_correction and cfg.temperature.ess_tuning
+
+
+def test_every_reconstructed_key_exists():
+    flat = Config().flat()
+    assert [k for k in RECONSTRUCTED if k not in flat] == []
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_variants_resolve_to_an_algorithm(variant):
+    cfg = make_config(env="Pendulum-v1", algo=variant)
+    assert cfg.algo in ("sac", "fmer")
+
+
+def test_variant_overrides_compose_with_set():
+    cfg = make_config(env="Pendulum-v1", algo="fmer-no-tanh-no-ess",
+                      overrides={"temperature.fixed": 0.3})
+    assert not cfg.entropy.tanh_correction
+    assert not cfg.temperature.ess_tuning
+    assert cfg.temperature.fixed == 0.3
+    # --set wins over the variant's own setting
+    cfg = make_config(env="Pendulum-v1", algo="fmer-no-ess",
+                      overrides={"temperature.ess_tuning": True})
+    assert cfg.temperature.ess_tuning
+
+
+def test_overrides_parse_yaml_scalars():
+    assert parse_overrides(["a.b=1e-3", "c=true", "d=[64, 64]", "e=null"]) == {
+        "a.b": 1e-3, "c": True, "d": [64, 64], "e": None}
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_overrides(["nonsense"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"train.no_such_key": 1}, "train.no_such_key"),
+        ({"nosection.x": 1}, "nosection"),
+        ({"train.total_steps": "many"}, "train.total_steps"),
+        ({"entropy.tanh_correction": 1}, "entropy.tanh_correction"),
+        ({"train.total_steps": -5}, "train.total_steps"),
+        ({"temperature.ess_target": 1.5}, "temperature.ess_target"),
+        ({"temperature.ess_target": 0.0}, "temperature.ess_target"),
+        ({"actor.candidates": 0}, "actor.candidates"),
+        ({"actor.weighting": "best"}, "actor.weighting"),
+        ({"entropy.divergence": "magic"}, "entropy.divergence"),
+        ({"alpha.fixed": -1.0}, "alpha.fixed"),
+    ],
+)
+def test_bad_values_name_the_key(overrides, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        make_config(env="Pendulum-v1", algo="fmer", overrides=overrides)
+
+
+def test_unknown_env_and_algo_are_named():
+    with pytest.raises(ConfigError, match="NoSuchEnv-v0"):
+        make_config(env="NoSuchEnv-v0", algo="sac")
+    with pytest.raises(ConfigError, match="fmer-magic"):
+        make_config(env="Pendulum-v1", algo="fmer-magic")
+
+
+def test_budgets_come_from_the_workflow_config():
+    smoke = budget_overrides("smoke")
+    assert smoke["train.total_steps"] > 0
+    assert all(k.startswith("train.") for k in smoke)
+    with pytest.raises(ConfigError, match="nope"):
+        budget_overrides("nope")
+
+
+def test_round_trip_and_diff():
+    cfg = make_config(env="Pendulum-v1", algo="fmer", seed=3)
+    assert config_from_dict(cfg.to_dict()) == cfg
+    other = make_config(env="Pendulum-v1", algo="fmer-no-ess", seed=4)
+    assert diff(cfg, other) == ["seed", "temperature.ess_tuning"]
