@@ -65,16 +65,33 @@ def euler_sample(v: Velocity, s: torch.Tensor, z0: torch.Tensor, steps: int) -> 
     return z
 
 
-def _jacobian_rows(
-    vel: torch.Tensor, z: torch.Tensor, create_graph: bool
+def _vjp(
+    vel: torch.Tensor, z: torch.Tensor, cotangents: torch.Tensor, create_graph: bool
 ) -> torch.Tensor:
+    """cᵀ ∂v/∂z for each cotangent c in the leading dim of ``cotangents`` (P, B, d).
+
+    A field that ignores z (v ≡ 0, v = b(s)) has J = 0; autograd reports that as "unused"."""
+    if not vel.requires_grad:
+        return torch.zeros_like(cotangents)
+    batched = cotangents.shape[0] > 1
+    (out,) = torch.autograd.grad(
+        vel,
+        z,
+        cotangents if batched else cotangents[0],
+        create_graph=create_graph,
+        allow_unused=True,
+        is_grads_batched=batched,
+    )
+    if out is None:
+        return torch.zeros_like(cotangents)
+    return out if batched else out.unsqueeze(0)
+
+
+def _jacobian(vel: torch.Tensor, z: torch.Tensor, create_graph: bool) -> torch.Tensor:
     """(B, d, d) Jacobian ∂v_i/∂z_j, by d vector-Jacobian products batched with vmap."""
     d = z.shape[-1]
     eye = torch.eye(d, dtype=z.dtype).unsqueeze(1).expand(d, *z.shape)
-    (rows,) = torch.autograd.grad(
-        vel, z, eye, create_graph=create_graph, is_grads_batched=True
-    )
-    return rows.transpose(0, 1)  # rows[i, b, :] is ∂v_i/∂z of sample b
+    return _vjp(vel, z, eye, create_graph).transpose(0, 1)
 
 
 def _hutchinson(
@@ -86,11 +103,14 @@ def _hutchinson(
 ) -> torch.Tensor:
     """Unbiased tr J: mean over Rademacher ε of εᵀ J ε, one vector-Jacobian product per probe."""
     eps = torch.randint(0, 2, (probes, *z.shape), generator=generator, dtype=z.dtype) * 2 - 1
-    if probes == 1:
-        (vjp,) = torch.autograd.grad(vel, z, eps[0], create_graph=create_graph)
-        return (vjp * eps[0]).sum(dim=-1)
-    (vjp,) = torch.autograd.grad(vel, z, eps, create_graph=create_graph, is_grads_batched=True)
-    return (vjp * eps).sum(dim=-1).mean(dim=0)
+    return (_vjp(vel, z, eps, create_graph) * eps).sum(dim=-1).mean(dim=0)
+
+
+def _has_closed_form(v: Velocity) -> bool:
+    # A field may say that its method does not apply to it (VelocityField of depth ≠ 2).
+    return hasattr(v, "velocity_and_divergence") and getattr(
+        v, "has_closed_form_divergence", True
+    )
 
 
 def _step_log_det(
@@ -106,9 +126,8 @@ def _step_log_det(
     need_graph: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One Euler step's velocity and its log-volume change: h tr J or log|det(I + h J)|."""
-    closed_form = getattr(v, "velocity_and_divergence", None)
-    if divergence == "exact" and logdet == "trace" and closed_form is not None:
-        vel, div = closed_form(z, t, s)
+    if divergence == "exact" and logdet == "trace" and _has_closed_form(v):
+        vel, div = v.velocity_and_divergence(z, t, s)
         return vel, h * div
     # Autograd needs z as a graph node even when nothing upstream requires grad (e.g. no_grad
     # sampling or a parameter-free field); only then is a detached leaf made.
@@ -116,11 +135,11 @@ def _step_log_det(
         zg = z if z.requires_grad else z.detach().requires_grad_(True)
         vel = _velocity(v, zg, t, s)
         if logdet == "exact":
-            jac = _jacobian_rows(vel, zg, need_graph)
+            jac = _jacobian(vel, zg, need_graph)
             eye = torch.eye(z.shape[-1], dtype=z.dtype)
             dlog = torch.linalg.slogdet(eye + h * jac).logabsdet
         elif divergence == "exact":
-            dlog = h * _jacobian_rows(vel, zg, need_graph).diagonal(dim1=-2, dim2=-1).sum(-1)
+            dlog = h * _jacobian(vel, zg, need_graph).diagonal(dim1=-2, dim2=-1).sum(-1)
         else:
             dlog = h * _hutchinson(vel, zg, probes, generator, need_graph)
     if not need_graph:
@@ -145,8 +164,9 @@ def log_prob(
     (``logdet="exact"``: − Σ_k log|det(I + h J_k)|, the Euler map's exact log-volume). With
     ``tanh_correction=False`` it is log p(u|s), the latent's log-density, and a is still tanh(u).
     Differentiable in the field's parameters through the sampler and the divergence terms.
-    ``divergence="exact"`` uses ``v.velocity_and_divergence`` when the field has it (trace
-    only), otherwise d batched vector-Jacobian products; ``"hutchinson"`` draws ``probes``
+    ``divergence="exact"`` uses ``v.velocity_and_divergence(z, t, s) -> (v, tr J)`` when the
+    field has it (trace only; a field sets ``has_closed_form_divergence = False`` to opt out),
+    otherwise d batched vector-Jacobian products; ``"hutchinson"`` draws ``probes``
     Rademacher vectors per step from ``generator`` (torch's global RNG if None).
     """
     _check(z0, s, steps)

@@ -81,6 +81,8 @@ class VelocityField(nn.Module):
         else:
             emb_dim = 1
         widths = [obs_dim + act_dim + emb_dim, *(int(w) for w in hidden), act_dim]
+        # fmer.flow reads this before calling velocity_and_divergence.
+        self.has_closed_form_divergence = len(hidden) == 2
         self.layers = nn.ModuleList(
             nn.Linear(i, o) for i, o in zip(widths[:-1], widths[1:], strict=True)
         )
@@ -104,7 +106,7 @@ class VelocityField(nn.Module):
         self, z: torch.Tensor, t: torch.Tensor, s: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(v, tr ∂v/∂z)``, shapes (B, d) and (B,); exact, differentiable in θ."""
-        if len(self.layers) != 3:
+        if not self.has_closed_form_divergence:
             raise ValueError(
                 f"closed-form divergence needs exactly 2 hidden layers, this net has "
                 f"{len(self.layers) - 1}; use fmer.flow's autograd divergence instead"
