@@ -1,0 +1,136 @@
+"""Soft Actor-Critic (tanh-Gaussian actor, twin critics, automatic alpha): the baseline.
+
+Behaviour follows CleanRL's ``sac_continuous_action.py`` with two deliberate differences:
+the actor and alpha are updated at every step (CleanRL: twice every second step, the same
+count), and the action box enters the log-density once, as ``-box.log_det``, because the
+agent acts in the cube (-1, 1)^d. The tanh Jacobian uses the exact stable form
+``log(1 - tanh(x)^2) = 2 (log 2 - x - softplus(-2x))`` instead of CleanRL's ``+1e-6``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fmer.buffer import Batch
+from fmer.config import Config
+from fmer.nets import ActionBox, Critic, mlp
+
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0  # CleanRL's bounds
+
+
+def log1m_tanh_sq(x: torch.Tensor) -> torch.Tensor:
+    """log(1 - tanh(x)^2), stable for large |x|."""
+    return 2.0 * (math.log(2.0) - x - F.softplus(-2.0 * x))
+
+
+class GaussianActor(nn.Module):
+    """Mean and log-std heads on a shared ReLU trunk; log-std squashed into its bounds."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: list[int]):
+        super().__init__()
+        self.net = mlp(obs_dim, hidden, 2 * act_dim, "relu")
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self.net(obs).chunk(2, dim=-1)
+        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1)
+        return mean, log_std
+
+
+def squashed_sample(
+    mean: torch.Tensor, log_std: torch.Tensor, log_det: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reparameterised action in the cube and its log-density in env units, per sample."""
+    std = log_std.exp()
+    u = mean + std * torch.randn_like(mean)
+    log_prob = (-0.5 * ((u - mean) / std) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+    log_prob = log_prob - log1m_tanh_sq(u).sum(-1) - log_det
+    return torch.tanh(u), log_prob
+
+
+class SAC:
+    metric_names = ("critic_loss", "actor_loss", "alpha", "alpha_loss", "entropy", "q_mean")
+
+    def __init__(self, obs_dim: int, box: ActionBox, cfg: Config):
+        self.box = box
+        self.gamma = cfg.critic.gamma
+        self.entropy_bonus = cfg.critic.entropy_bonus
+        self.actor = GaussianActor(obs_dim, box.dim, cfg.actor.hidden)
+        self.actor_optim = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor.lr)
+        self.critic = Critic(obs_dim, box.dim, cfg.critic.hidden, cfg.critic.lr,
+                             cfg.critic.polyak)
+        a = cfg.alpha
+        self.target_entropy = -float(box.dim) if a.target_entropy is None else a.target_entropy
+        # a number in alpha.fixed turns tuning off (0 is the "no entropy" ablation)
+        self.fixed_alpha = a.fixed
+        self.log_alpha = torch.tensor(math.log(a.initial), requires_grad=True)
+        self.alpha_optim = torch.optim.Adam([self.log_alpha], lr=a.lr)
+
+    @property
+    def alpha(self) -> float:
+        return self.fixed_alpha if self.fixed_alpha is not None else self.log_alpha.exp().item()
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        mean, log_std = self.actor(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))
+        if deterministic:
+            action = torch.tanh(mean)
+        else:
+            action, _ = squashed_sample(mean, log_std, self.box.log_det)
+        return action.squeeze(0).numpy().astype(np.float32)
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        alpha = self.alpha
+        with torch.no_grad():
+            next_action, next_log_prob = squashed_sample(*self.actor(batch.next_obs),
+                                                         self.box.log_det)
+            next_v = self.critic.min_q(batch.next_obs, next_action, target=True)
+            if self.entropy_bonus:
+                next_v = next_v - alpha * next_log_prob
+            td_target = batch.rewards + self.gamma * (1.0 - batch.terminated) * next_v
+        critic_loss = self.critic.update(batch.obs, batch.actions, td_target)
+
+        action, log_prob = squashed_sample(*self.actor(batch.obs), self.box.log_det)
+        q = self.critic.min_q(batch.obs, action)
+        actor_loss = (alpha * log_prob - q).mean()
+        self.actor_optim.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_optim.step()
+
+        log_prob = log_prob.detach()
+        alpha_loss = 0.0
+        if self.fixed_alpha is None:
+            loss = -(self.log_alpha.exp() * (log_prob + self.target_entropy)).mean()
+            self.alpha_optim.zero_grad(set_to_none=True)
+            loss.backward()
+            self.alpha_optim.step()
+            alpha_loss = loss.item()
+        return {
+            "critic_loss": critic_loss,
+            "actor_loss": actor_loss.item(),
+            "alpha": alpha,
+            "alpha_loss": alpha_loss,
+            "entropy": -log_prob.mean().item(),
+            "q_mean": q.mean().item(),
+        }
+
+    def state_dict(self) -> dict:
+        return {
+            "actor": self.actor.state_dict(),
+            "actor_optim": self.actor_optim.state_dict(),
+            "critic": self.critic.state_dict(),
+            "log_alpha": self.log_alpha.detach().clone(),
+            "alpha_optim": self.alpha_optim.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.actor.load_state_dict(state["actor"])
+        self.actor_optim.load_state_dict(state["actor_optim"])
+        self.critic.load_state_dict(state["critic"])
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])
+        self.alpha_optim.load_state_dict(state["alpha_optim"])

@@ -1,0 +1,484 @@
+"""The training loop, the run directory it writes, and the ``fmer train`` command.
+
+One run = one (config, seed). The loop: uniform random actions in the cube for the first
+``train.learning_starts`` steps, then the agent's; one gradient update per env step once
+``learning_starts`` steps are done and the buffer holds a batch; evaluation every
+``train.eval_every`` steps and at the last step; a train.csv row every ``train.log_every`` steps.
+
+Determinism: the same config and seed on the same machine give byte-identical eval.csv and
+train.csv except the timing columns (fmer.runlog.TIMING_COLUMNS). Every random stream is
+derived from the seed: python ``random``, the loop's numpy Generator (random actions, replay
+sampling), torch's global RNG (network init, the agent's sampling), and the env resets — each
+training episode and each evaluation episode is reset with its own seed, a pure function of
+(run seed, episode number), so no env RNG state has to be carried across episodes.
+
+Threads: ``torch.set_num_threads(cfg.train.threads)`` (default 1) is authoritative; it
+overrides OMP_NUM_THREADS for torch. Runs scale by running several processes, not threads.
+
+Resumption (see fmer.checkpoint): every ``train.checkpoint_every`` steps, and on SIGTERM/SIGINT,
+the loop saves agent, optimisers, RNG states, counters, the replay rows, the interval metric
+sums and the CSVs' sizes. MuJoCo envs are not saved: the episode in progress is rebuilt by
+resetting the env with that episode's seed and replaying its actions, which is exact because
+the simulation is deterministic; the rebuilt observation is checked bit for bit against the
+saved one. Running ``fmer train`` again with the same ``--out`` resumes; the CSVs are cut back
+to the checkpoint and continue, so a killed-and-resumed run writes the same logs as one that
+was never interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import importlib.metadata
+import math
+import platform
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from fmer.buffer import ReplayBuffer
+from fmer.checkpoint import Checkpointer, CheckpointError
+from fmer.config import (
+    VARIANTS,
+    Config,
+    ConfigError,
+    budget_overrides,
+    config_from_dict,
+    diff,
+    make_config,
+    parse_overrides,
+)
+from fmer.envs import make_env
+from fmer.nets import ActionBox
+from fmer.runlog import (
+    EVAL_COLUMNS,
+    LOG_FILES,
+    CsvLog,
+    RunLogError,
+    read_meta,
+    sha256_file,
+    train_columns,
+    write_meta,
+)
+
+EVAL_ENV_SEED_OFFSET = 10_000
+# first element of the SeedSequence spawn key of each random stream
+_TRAIN_EPISODE, _EVAL_EPISODE, _LOOP_RNG = 0, 1, 2
+PACKAGES = ("torch", "numpy", "gymnasium", "mujoco", "gymnasium_robotics", "fmer")
+
+
+class RunDirError(RuntimeError):
+    """The output directory cannot take this run (complete, different, foreign or busy)."""
+
+
+class NonFiniteError(RuntimeError):
+    def __init__(self, step: int, quantity: str):
+        super().__init__(f"non-finite {quantity} at step {step}")
+        self.step, self.quantity = step, quantity
+
+
+class TrainInterrupted(RuntimeError):
+    def __init__(self, signum: int, step: int):
+        name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {name} at step {step}; checkpoint saved, run the same "
+                         "command again to resume")
+        self.signum, self.step = signum, step
+
+
+def derive_seed(seed: int, *keys: int) -> int:
+    """An independent 32-bit seed for the stream named by ``keys``."""
+    return int(np.random.SeedSequence(seed, spawn_key=keys).generate_state(1)[0])
+
+
+def make_agent(cfg: Config, obs_dim: int, box: ActionBox):
+    if cfg.algo == "sac":
+        from fmer.sac import SAC
+
+        return SAC(obs_dim, box, cfg)
+    if cfg.algo == "fmer":
+        from fmer.agent import FMER
+
+        return FMER(obs_dim, box, cfg)
+    raise ConfigError(f"algo: no agent for {cfg.algo!r}")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _git_state() -> dict[str, Any]:
+    """Commit of the checkout the package is imported from; None if it is not one."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", str(root), *args], capture_output=True,
+                                 text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    commit = git("rev-parse", "HEAD") if top and Path(top).resolve() == root else None
+    if commit is None:
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _finite_or_raise(state: Any, step: int, prefix: str = "") -> None:
+    """Walk a state_dict; raise NonFiniteError naming the first non-finite float tensor."""
+    if isinstance(state, torch.Tensor):
+        if state.is_floating_point() and not torch.isfinite(state).all():
+            raise NonFiniteError(step, f"parameter {prefix}")
+    elif isinstance(state, dict):
+        for k, v in state.items():
+            _finite_or_raise(v, step, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(state, list | tuple):
+        for i, v in enumerate(state):
+            _finite_or_raise(v, step, f"{prefix}[{i}]")
+
+
+class Trainer:
+    """The loop's whole state, and what it takes to save and restore it exactly."""
+
+    def __init__(self, cfg: Config, out: Path):
+        self.cfg, self.out = cfg, out
+        t = cfg.train
+        random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        self.rng = np.random.default_rng(derive_seed(cfg.seed, _LOOP_RNG))
+        self.env = make_env(cfg.env, derive_seed(cfg.seed, _TRAIN_EPISODE))
+        self.eval_env = make_env(cfg.env, cfg.seed + EVAL_ENV_SEED_OFFSET)
+        space = self.env.action_space
+        self.box = ActionBox(space.low, space.high)
+        obs_dim = self.env.observation_space.shape[0]
+        self.agent = make_agent(cfg, obs_dim, self.box)
+        self.metric_names = tuple(self.agent.metric_names)
+        self.buffer = ReplayBuffer(obs_dim, self.box.dim, t.buffer_size or t.total_steps)
+        self.checkpointer = Checkpointer(out / "checkpoint")
+        self.step = 0
+        self.episode = 0
+        self.episode_actions: list[np.ndarray] = []
+        self.obs = self._reset_episode()
+        self.sums = dict.fromkeys(self.metric_names, 0.0)  # over the current log interval
+        self.n_updates = 0
+        self.evals_done = 0
+        self.last_eval = math.nan
+        self.wall_before = 0.0  # wall time of earlier sessions of this run
+        self.stop_signal: int | None = None
+
+    # --- env ---------------------------------------------------------------------------------
+    def _reset_episode(self) -> np.ndarray:
+        self.episode_actions = []
+        obs, _ = self.env.reset(seed=derive_seed(self.cfg.seed, _TRAIN_EPISODE, self.episode))
+        return obs
+
+    def _env_step(self, action: np.ndarray):
+        next_obs, reward, terminated, truncated, _ = self.env.step(self.box.to_env(action))
+        self.episode_actions.append(action)
+        return next_obs, float(reward), bool(terminated), bool(truncated)
+
+    # --- checkpoint --------------------------------------------------------------------------
+    def state_dict(self, logs: dict[str, CsvLog], wall: float) -> dict:
+        return {
+            "config": self.cfg.flat(),
+            "step": self.step,
+            "episode": self.episode,
+            "episode_actions": np.array(self.episode_actions, np.float32),
+            "obs": self.obs,
+            "sums": dict(self.sums),
+            "n_updates": self.n_updates,
+            "evals_done": self.evals_done,
+            "last_eval": self.last_eval,
+            "wall": wall,
+            "log_sizes": {name: log.size for name, log in logs.items()},
+            "rng": {"python": random.getstate(), "numpy": self.rng.bit_generator.state,
+                    "torch": torch.get_rng_state()},
+            "agent": self.agent.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["config"] != self.cfg.flat():
+            keys = sorted(k for k, v in self.cfg.flat().items() if state["config"].get(k) != v)
+            raise CheckpointError(f"{self.checkpointer.dir}: saved with a different config "
+                                  f"(differs in: {', '.join(keys)})")
+        self.agent.load_state_dict(state["agent"])
+        self.step, self.episode = state["step"], state["episode"]
+        self.sums, self.n_updates = state["sums"], state["n_updates"]
+        self.evals_done, self.last_eval = state["evals_done"], state["last_eval"]
+        self.wall_before = state["wall"]
+        self.obs = self._reset_episode()
+        for action in state["episode_actions"]:
+            self.obs, *_ = self._env_step(action)
+        if not np.array_equal(self.obs, state["obs"]):
+            raise CheckpointError(f"{self.checkpointer.dir}: replaying episode {self.episode} "
+                                  "did not reproduce the saved observation (non-deterministic "
+                                  "env or different library versions)")
+        random.setstate(state["rng"]["python"])
+        self.rng.bit_generator.state = state["rng"]["numpy"]
+        torch.set_rng_state(state["rng"]["torch"])
+
+    # --- evaluation --------------------------------------------------------------------------
+    def evaluate(self) -> dict[str, Any]:
+        n = self.cfg.train.eval_episodes
+        returns, tasks, successes = [], [], []
+        for ep in range(n):
+            seed = derive_seed(self.cfg.seed, _EVAL_EPISODE, self.evals_done, ep)
+            obs, info = self.eval_env.reset(seed=seed)
+            total, done = 0.0, False
+            while not done:
+                action = self.agent.act(obs, deterministic=self.cfg.eval.deterministic)
+                obs, reward, terminated, truncated, info = self.eval_env.step(
+                    self.box.to_env(action))
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
+            if "tasks_completed" in info:
+                tasks.append(info["tasks_completed"])
+            if "success" in info:
+                successes.append(float(info["success"]))
+        self.evals_done += 1
+        r = np.array(returns)
+        return {
+            "step": self.step, "episodes": n,
+            "return_mean": float(r.mean()), "return_std": float(r.std()),
+            "return_min": float(r.min()), "return_max": float(r.max()),
+            "tasks_completed_mean": float(np.mean(tasks)) if tasks else None,
+            "success_rate": float(np.mean(successes)) if successes else None,
+        }
+
+    # --- the loop ----------------------------------------------------------------------------
+    def run(self, logs: dict[str, CsvLog]) -> None:
+        cfg, t = self.cfg, self.cfg.train
+        session_start = time.perf_counter()
+        mark = (session_start, self.step, self.n_updates)  # start of the timed interval
+        bar = tqdm(total=t.total_steps, initial=self.step, unit="step", mininterval=1.0,
+                   desc=f"{cfg.env} {cfg.algo} seed {cfg.seed}", file=sys.stderr)
+        try:
+            while self.step < t.total_steps:
+                if self.step < t.learning_starts:
+                    action = self.rng.uniform(-1.0, 1.0, self.box.dim).astype(np.float32)
+                else:
+                    action = self.agent.act(self.obs, deterministic=False)
+                next_obs, reward, terminated, truncated = self._env_step(action)
+                self.buffer.add(self.obs, action, reward, next_obs, terminated)
+                self.obs = next_obs
+                if terminated or truncated:
+                    self.episode += 1
+                    self.obs = self._reset_episode()
+                self.step += 1
+                bar.update(1)
+
+                if self.step >= t.learning_starts and len(self.buffer) >= t.batch_size:
+                    metrics = self.agent.update(self.buffer.sample(t.batch_size, self.rng))
+                    for name in self.metric_names:
+                        value = metrics[name]
+                        if not math.isfinite(value):
+                            raise NonFiniteError(self.step, name)
+                        self.sums[name] += value
+                    self.n_updates += 1
+
+                last = self.step == t.total_steps
+                if self.step % t.log_every == 0 or last:
+                    _finite_or_raise(self.agent.state_dict(), self.step)
+                    now = time.perf_counter()
+                    dt = max(now - mark[0], 1e-9)
+                    row = {"step": self.step,
+                           "updates_per_s": (self.n_updates - mark[2]) / dt,
+                           "env_steps_per_s": (self.step - mark[1]) / dt}
+                    for name in self.metric_names:
+                        row[name] = self.sums[name] / self.n_updates if self.n_updates else None
+                    logs["train.csv"].write(row)
+                    self.sums = dict.fromkeys(self.metric_names, 0.0)
+                    self.n_updates = 0
+                    mark = (time.perf_counter(), self.step, 0)
+                if self.step % t.eval_every == 0 or last:
+                    row = self.evaluate()
+                    row["wall_time_s"] = self.wall_before + time.perf_counter() - session_start
+                    logs["eval.csv"].write(row)
+                    self.last_eval = row["return_mean"]
+                    bar.set_postfix(eval_return=f"{self.last_eval:.1f}", refresh=False)
+                if (self.step % t.checkpoint_every == 0 and not last) or self.stop_signal:
+                    wall = self.wall_before + time.perf_counter() - session_start
+                    self.checkpointer.save(self.state_dict(logs, wall), self.buffer)
+                if self.stop_signal and not last:
+                    raise TrainInterrupted(self.stop_signal, self.step)
+            if t.keep_checkpoint:
+                wall = self.wall_before + time.perf_counter() - session_start
+                self.checkpointer.save(self.state_dict(logs, wall), self.buffer)
+        finally:
+            bar.close()
+
+
+@contextmanager
+def _stop_on_signals(trainer: Trainer):
+    """SIGTERM/SIGINT ask the loop to checkpoint and stop at the end of the current step."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, _frame):
+        trainer.stop_signal = signum
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@contextmanager
+def _exclusive(out: Path):
+    """One process per run directory; the OS drops the lock if the process dies."""
+    with open(out / ".lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise RunDirError(f"{out}: another process is training in this directory") from exc
+        yield
+
+
+def _previous_run(out: Path, cfg: Config) -> dict | None:
+    """The meta.json of an unfinished run of this config in ``out`` (to resume), None if
+    ``out`` holds no run; RunDirError if it holds one we must not touch."""
+    meta_path = out / "meta.json"
+    if not meta_path.exists():
+        leftovers = [n for n in (*LOG_FILES, "checkpoint") if (out / n).exists()]
+        if leftovers:
+            raise RunDirError(f"{out}: holds {', '.join(leftovers)} but no meta.json; "
+                              "refusing to overwrite, choose another --out")
+        return None
+    try:
+        meta = read_meta(meta_path)
+        old = config_from_dict(meta["config"])
+    except (RunLogError, ConfigError) as exc:
+        raise RunDirError(f"{out}: holds a run this version cannot read ({exc}); "
+                          "choose another --out") from exc
+    keys = diff(cfg, old)
+    if keys:
+        raise RunDirError(f"{out}: holds a run with a different config (differs in: "
+                          f"{', '.join(keys)}); choose another --out")
+    if meta["status"] == "complete":
+        raise RunDirError(f"{out}: holds a complete run of this config; nothing to do "
+                          "(delete it to train again)")
+    if meta["status"] == "failed" and not meta.get("interrupted"):
+        raise RunDirError(f"{out}: holds a failed run ({meta.get('error')}); delete it to "
+                          "train again")
+    return meta
+
+
+def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
+          budget: str | None = None) -> Path:
+    """Train one run into ``out_dir``, resuming an unfinished run of the same config there."""
+    out = Path(out_dir)
+    torch.set_num_threads(cfg.train.threads)
+    out.mkdir(parents=True, exist_ok=True)
+    with _exclusive(out):
+        meta = _previous_run(out, cfg)
+        trainer = Trainer(cfg, out)
+        state = trainer.checkpointer.load(trainer.buffer) if meta else None
+        if state is not None:
+            trainer.load_state_dict(state)
+        if meta is None:
+            meta = {
+                "config": cfg.to_dict(), "variant": variant or cfg.algo, "budget": budget,
+                "seed": cfg.seed, "env": cfg.env, "algo": cfg.algo, "versions": _versions(),
+                "git": _git_state(), "host": socket.gethostname(), "started": _now(),
+                "resumes": [],
+            }
+        else:
+            meta["resumes"].append({"step": trainer.step, "time": _now(),
+                                    "host": socket.gethostname()})
+        meta.update(status="running", ended=None, error=None, interrupted=False, sha256=None)
+        meta_path = out / "meta.json"
+        write_meta(meta_path, meta)
+        sizes = state["log_sizes"] if state else {}
+        logs = {
+            "eval.csv": CsvLog(out / "eval.csv", EVAL_COLUMNS, sizes.get("eval.csv")),
+            "train.csv": CsvLog(out / "train.csv", train_columns(trainer.metric_names),
+                                sizes.get("train.csv")),
+        }
+        try:
+            with _stop_on_signals(trainer):
+                trainer.run(logs)
+        except BaseException as exc:
+            meta.update(status="failed", ended=_now(), error=str(exc) or type(exc).__name__,
+                        interrupted=isinstance(exc, TrainInterrupted))
+            if isinstance(exc, NonFiniteError):
+                meta["failure"] = {"step": exc.step, "quantity": exc.quantity}
+            write_meta(meta_path, meta)
+            raise
+        finally:
+            for log in logs.values():
+                log.close()
+        meta.update(status="complete", ended=_now(),
+                    sha256={name: sha256_file(out / name) for name in LOG_FILES})
+        write_meta(meta_path, meta)
+        if not cfg.train.keep_checkpoint:
+            trainer.checkpointer.remove()
+        (out / ".lock").unlink()  # a complete run needs no lock; others are refused anyway
+    return out
+
+
+# --- command line ----------------------------------------------------------------------------
+def _cli(args: argparse.Namespace) -> int:
+    overrides = budget_overrides(args.budget, args.budgets) if args.budget else {}
+    overrides.update(parse_overrides(args.set))
+    cfg = make_config(args.env, args.algo, args.seed, overrides=overrides)
+    try:
+        train(cfg, args.out, variant=args.algo, budget=args.budget)
+    except (RunDirError, CheckpointError, RunLogError) as exc:
+        print(f"fmer train: error: {exc}", file=sys.stderr)
+        return 2
+    except NonFiniteError as exc:
+        print(f"fmer train: run failed: {exc} (see {Path(args.out) / 'meta.json'})",
+              file=sys.stderr)
+        return 1
+    except TrainInterrupted as exc:
+        print(f"fmer train: {exc}", file=sys.stderr)
+        return 128 + exc.signum
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train one run (resumes an unfinished run in --out)",
+        description="Train one (env, algorithm, seed) run into --out: eval.csv, train.csv, "
+                    "meta.json. Rerunning with the same --out resumes an interrupted run.",
+    )
+    p.add_argument("--env", required=True, help="environment name (fmer.envs)")
+    p.add_argument("--algo", required=True,
+                   help="algorithm or variant: " + ", ".join(VARIANTS))
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--budget", help="named train.* schedule from the budgets file "
+                                    "(e.g. smoke, mini, paper); default: config defaults")
+    p.add_argument("--budgets", metavar="FILE",
+                   help="YAML file with a `budgets:` mapping "
+                        "(default: workflow/config/config.yaml)")
+    p.add_argument("--out", required=True, metavar="DIR", help="run directory")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config key, e.g. --set actor.candidates=32 (repeatable)")
+    p.set_defaults(func=_cli)

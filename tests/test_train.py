@@ -1,0 +1,82 @@
+"""The training loop: determinism, run-directory contents, failing loudly on non-finite values."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY_NETS, rows_without_timing, run_fmer, smoke_args
+
+from fmer.config import make_config
+from fmer.nets import ActionBox
+from fmer.runlog import sha256_file
+from fmer.train import NonFiniteError, _finite_or_raise, derive_seed, make_agent, train
+
+
+def test_same_seed_gives_identical_logs_and_other_seed_does_not(smoke_run, tmp_path):
+    again, other = tmp_path / "again", tmp_path / "other"
+    for out, seed in ((again, 0), (other, 1)):
+        proc = run_fmer(*smoke_args(out, seed=seed))
+        assert proc.returncode == 0, proc.stderr
+    for name in ("eval.csv", "train.csv"):
+        reference = rows_without_timing(smoke_run / name)
+        assert rows_without_timing(again / name) == reference
+        assert rows_without_timing(other / name) != reference
+
+
+def test_complete_run_records_hashes_and_drops_checkpoint(smoke_run):
+    meta = json.loads((smoke_run / "meta.json").read_text())
+    for name in ("eval.csv", "train.csv"):
+        assert meta["sha256"][name] == sha256_file(smoke_run / name)
+    assert not (smoke_run / "checkpoint").exists()
+
+
+def test_keep_checkpoint(tmp_path):
+    proc = run_fmer(*smoke_args(tmp_path / "run"), "--set", "train.keep_checkpoint=true")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "run" / "checkpoint" / "state.pt").is_file()
+
+
+def test_non_finite_loss_fails_the_run_naming_step_and_quantity(tmp_path):
+    out = tmp_path / "run"
+    # an absurd critic learning rate blows the Q values up at the first update (step 200)
+    proc = run_fmer(*smoke_args(out), "--set", "critic.lr=1e30")
+    assert proc.returncode == 1
+    assert "non-finite" in proc.stderr and "at step 200" in proc.stderr
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["status"] == "failed" and meta["failure"]["step"] == 200
+    assert meta["failure"]["quantity"] in proc.stderr and meta["failure"]["quantity"] in (
+        meta["error"])
+    # a failed run is not silently restarted
+    again = run_fmer(*smoke_args(out), "--set", "critic.lr=1e30")
+    assert again.returncode == 2 and "failed run" in again.stderr
+
+
+def test_non_finite_parameter_is_named():
+    cfg = make_config("Pendulum-v1", "sac", 0,
+                      overrides={"actor.hidden": [8], "critic.hidden": [8]})
+    agent = make_agent(cfg, 3, ActionBox(np.array([-2.0]), np.array([2.0])))
+    _finite_or_raise(agent.state_dict(), 7)
+    with torch.no_grad():
+        agent.critic.q.q2[0].bias[3] = float("nan")
+    with pytest.raises(NonFiniteError, match=r"parameter critic\.q\.q2\.0\.bias at step 7"):
+        _finite_or_raise(agent.state_dict(), 7)
+
+
+def test_derive_seed_streams_are_distinct_and_stable():
+    seeds = {derive_seed(0, 0, k) for k in range(100)} | {derive_seed(0, 1, 0, k)
+                                                          for k in range(100)}
+    assert len(seeds) == 200
+    assert derive_seed(3, 0, 5) == derive_seed(3, 0, 5) != derive_seed(4, 0, 5)
+
+
+def test_python_api_matches_cli(smoke_run, tmp_path):
+    overrides = {"train.total_steps": 300, "train.learning_starts": 200,
+                 "train.eval_every": 150, "train.eval_episodes": 1, "train.log_every": 50,
+                 "train.batch_size": 64, "train.checkpoint_every": 100,
+                 "actor.hidden": [32, 32], "critic.hidden": [32, 32]}
+    assert TINY_NETS  # the CLI run used the same networks
+    out = train(make_config("Pendulum-v1", "sac", 0, overrides=overrides), tmp_path / "api",
+                variant="sac", budget="smoke")
+    for name in ("eval.csv", "train.csv"):
+        assert rows_without_timing(out / name) == rows_without_timing(smoke_run / name)
