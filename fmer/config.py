@@ -290,6 +290,8 @@ def validate(cfg: Config) -> Config:
     need(cfg.entropy.probes > 0, "entropy.probes", "must be > 0")
     for key, choices in _CHOICES.items():
         need(cfg.flat()[key] in choices, key, f"must be one of {', '.join(choices)}")
+    need(cfg.entropy.logdet == "trace" or cfg.entropy.divergence == "exact", "entropy.logdet",
+         "'exact' needs the full Jacobian: set entropy.divergence=exact too")
     tc = cfg.temperature
     need(0 < tc.ess_target <= 1, "temperature.ess_target", "must be in (0, 1]")
     need(0 < tc.min < tc.max, "temperature.min", "must be > 0 and < temperature.max")

@@ -68,6 +68,7 @@ def test_overrides_parse_yaml_scalars():
         ({"actor.weighting": "best"}, "actor.weighting"),
         ({"entropy.divergence": "magic"}, "entropy.divergence"),
         ({"alpha.fixed": -1.0}, "alpha.fixed"),
+        ({"entropy.logdet": "exact", "entropy.divergence": "hutchinson"}, "entropy.logdet"),
     ],
 )
 def test_bad_values_name_the_key(overrides, key):
