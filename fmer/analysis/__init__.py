@@ -1,0 +1,1 @@
+"""From run logs to the paper's figures and tables, and the experiment grid the workflow runs."""

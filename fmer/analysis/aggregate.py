@@ -1,0 +1,117 @@
+"""Run directories -> one tidy table (a row per run and evaluation step) and a completeness
+report (which of the expected runs are complete, incomplete, failed or missing).
+
+Only runs that ``fmer.runlog.load_run`` verifies (complete, hashes intact) enter the table;
+everything else is listed with the reason, never filled in.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from fmer.runlog import RunLogError, load_run, read_meta, verify_run
+
+KEYS = ["env", "variant", "seed"]
+STATUS_ORDER = ("complete", "incomplete", "failed", "missing")
+
+
+def parse_run_path(run_dir: str | Path) -> dict:
+    """``.../{env}/{variant}/seed{seed}`` -> env, variant, seed: the workflow's layout."""
+    parts = Path(run_dir).parts
+    if len(parts) < 3 or not parts[-1].startswith("seed") or not parts[-1][4:].isdigit():
+        raise ValueError(f"{run_dir}: not a run path of the form .../ENV/VARIANT/seedN")
+    return {"env": parts[-3], "variant": parts[-2], "seed": int(parts[-1][4:])}
+
+
+def _status(run_dir: Path) -> tuple[str, str, float]:
+    """(status, detail, last evaluated step) of a run that did not verify."""
+    for where in (run_dir, run_dir / ".train"):  # .train: the workflow's run in progress
+        if (where / "meta.json").exists():
+            try:
+                meta = read_meta(where / "meta.json")
+            except RunLogError as exc:
+                return "incomplete", str(exc), float("nan")
+            last = float("nan")
+            if (where / "eval.csv").exists():
+                steps = pd.read_csv(where / "eval.csv")["step"]
+                last = float(steps.iloc[-1]) if len(steps) else last
+            status = "failed" if meta["status"] == "failed" else "incomplete"
+            return status, "; ".join(verify_run(where)), last
+    return "missing", "no meta.json", float("nan")
+
+
+def run_table(run_dir: str | Path) -> pd.DataFrame:
+    """One verified run: its evaluations, each with the training metrics logged last at or
+    before that step (train.csv is logged every log_every steps, eval.csv every eval_every)."""
+    meta, evals, train = load_run(run_dir)
+    where = parse_run_path(run_dir)
+    for key in ("env", "variant", "seed"):
+        if meta[key] != where[key]:
+            raise RunLogError(f"{run_dir}: meta.json says {key}={meta[key]!r}, the path "
+                              f"{where[key]!r}")
+    train = train.drop(columns=["updates_per_s", "env_steps_per_s"])
+    table = pd.merge_asof(evals.sort_values("step"), train.sort_values("step"), on="step",
+                          direction="backward")
+    table.insert(0, "seed", meta["seed"])
+    table.insert(0, "variant", meta["variant"])
+    table.insert(0, "env", meta["env"])
+    table["total_steps"] = meta["config"]["train"]["total_steps"]
+    return table
+
+
+def aggregate(run_dirs: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summary, completeness) of the expected ``run_dirs``."""
+    tables, report = [], []
+    for run_dir in map(Path, run_dirs):
+        row = parse_run_path(run_dir) | {"path": str(run_dir)}
+        try:
+            table = run_table(run_dir)
+        except RunLogError:
+            status, detail, last = _status(run_dir)
+            report.append(row | {"status": status, "last_step": last, "detail": detail})
+            continue
+        tables.append(table)
+        report.append(row | {"status": "complete", "last_step": float(table["step"].iloc[-1]),
+                             "detail": ""})
+    completeness = pd.DataFrame(report, columns=[*KEYS, "path", "status", "last_step",
+                                                 "detail"])
+    if tables:
+        summary = pd.concat(tables, ignore_index=True)
+    else:
+        summary = pd.DataFrame(columns=[*KEYS, "step"])
+    return summary, completeness
+
+
+def counts(completeness: pd.DataFrame) -> dict[str, int]:
+    found = completeness["status"].value_counts()
+    return {s: int(found.get(s, 0)) for s in STATUS_ORDER}
+
+
+def coverage_note(completeness: pd.DataFrame, budget: str) -> str:
+    """The line every figure carries: how many of the budget's runs it is built from."""
+    c = counts(completeness)
+    total = len(completeness)
+    note = f"budget {budget}: {c['complete']} of {total} runs"
+    if c["complete"] < total:
+        missing = completeness[completeness["status"] != "complete"]
+        groups = missing.groupby(["env", "variant"])["seed"].apply(
+            lambda s: ",".join(map(str, sorted(s))))
+        listed = "; ".join(f"{e} {v} seed {s}" for (e, v), s in groups.items())
+        note += f" (NOT SHOWN: {listed})"
+    return note
+
+
+def main(args) -> int:
+    summary, completeness = aggregate(args.run_dirs)
+    for path in (args.out, args.completeness):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(args.out, index=False)
+    completeness.to_csv(args.completeness, index=False)
+    c = counts(completeness)
+    print(json.dumps({"budget": args.budget, **c, "expected": len(completeness)}))
+    for row in completeness[completeness["status"] != "complete"].itertuples():
+        print(f"{row.status:10s} {row.path}  {row.detail}")
+    return 0

@@ -1,0 +1,90 @@
+"""Numbers the figures need that the training logs do not hold: action samples of a trained
+policy (the multimodality figure) and the return of a uniform random policy (the lower end of
+the normalised score)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from fmer.config import config_from_dict
+from fmer.runlog import read_meta
+
+# Where the multigoal figure looks: the start (equidistant from the four goals) and points
+# part-way to two of them, where a good policy is no longer undecided.
+SAMPLE_STATES = ((0.0, 0.0), (2.5, 0.0), (0.0, -2.5))
+RANDOM_EPISODES = 10
+
+
+def load_agent(run_dir: str | Path):
+    """The final agent of a run that kept its checkpoint (train.keep_checkpoint), and its
+    action box. Built by the training loop's own constructor so the nets match exactly."""
+    from fmer.train import Trainer
+
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir / "meta.json")
+    if meta["status"] != "complete":
+        raise ValueError(f"{run_dir}: run is not complete (status {meta['status']})")
+    cfg = config_from_dict(meta["config"])
+    trainer = Trainer(cfg, run_dir)
+    state = trainer.checkpointer.load(trainer.buffer)
+    if state is None:
+        raise ValueError(f"{run_dir}: no checkpoint/ to load the agent from; it is kept only "
+                         "with train.keep_checkpoint=true (delete the run to train it again)")
+    trainer.agent.load_state_dict(state["agent"])
+    return trainer.agent, trainer.box, cfg
+
+
+def action_samples(run_dir: str | Path, n: int, seed: int = 0) -> pd.DataFrame:
+    """``n`` stochastic actions (env units) of the run's final policy at each SAMPLE_STATES."""
+    agent, box, cfg = load_agent(run_dir)
+    torch.manual_seed(seed)
+    rows = []
+    for x, y in SAMPLE_STATES:
+        obs = np.array([x, y], dtype=np.float32)
+        for i in range(n):
+            a = box.to_env(agent.act(obs, deterministic=False))
+            rows.append({"state_x": x, "state_y": y, "sample": i,
+                         "action_x": float(a[0]), "action_y": float(a[1])})
+    table = pd.DataFrame(rows)
+    table.insert(0, "seed", cfg.seed)
+    table.insert(0, "variant", read_meta(Path(run_dir) / "meta.json")["variant"])
+    return table
+
+
+def random_score(env_name: str, episodes: int = RANDOM_EPISODES, seed: int = 0) -> dict:
+    """Mean return of uniform random actions over ``episodes`` seeded episodes."""
+    from fmer.envs import make_env
+
+    env = make_env(env_name, seed)
+    env.action_space.seed(seed)
+    returns = []
+    for ep in range(episodes):
+        env.reset(seed=seed + ep)
+        total, done = 0.0, False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return {"env": env_name, "episodes": episodes, "return_mean": float(np.mean(returns)),
+            "return_std": float(np.std(returns))}
+
+
+def samples_main(args) -> int:
+    torch.set_num_threads(1)
+    table = action_samples(args.run_dir, args.n)
+    table.to_csv(args.out, index=False)
+    print(f"{len(table)} action samples -> {args.out}")
+    return 0
+
+
+def random_scores_main(args) -> int:
+    table = pd.DataFrame([random_score(env) for env in args.envs])
+    table.to_csv(args.out, index=False)
+    print(json.dumps(table.set_index("env")["return_mean"].to_dict()))
+    return 0

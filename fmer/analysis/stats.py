@@ -1,0 +1,88 @@
+"""Point estimates with 95% stratified-bootstrap intervals over seeds (Agarwal et al. 2021).
+
+The aggregate metrics are rliable's (``rliable.metrics``: mean, IQM = 25% trimmed mean over
+all runs and tasks). The bootstrap is written here: rliable 1.2.0's ``get_interval_estimates``
+needs ``arch<8``, and arch 7.x cannot be imported under pandas 3 (it calls pandas' private
+``deprecate_kwarg`` with the old signature), while arch 8 dropped the ``random_state`` argument
+rliable passes. The algorithm is rliable's: resample the runs of each task with replacement,
+independently per task (strata), recompute the aggregate, take the percentile interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from rliable import metrics
+from scipy import stats as sps
+
+REPS = 5000
+LEVEL = 0.95
+
+
+def mean(x: np.ndarray) -> np.ndarray:
+    """Mean over the last axis (one value per bootstrap replicate)."""
+    return np.mean(x, axis=-1)
+
+
+def iqm(x: np.ndarray) -> np.ndarray:
+    """Interquartile mean over the last axis: rliable's ``aggregate_iqm`` replicate-wise."""
+    return sps.trim_mean(x, proportiontocut=0.25, axis=-1)
+
+
+POINT = {mean: metrics.aggregate_mean, iqm: metrics.aggregate_iqm}
+
+
+def stratified_ci(groups: Sequence[np.ndarray], statistic: Callable = mean, reps: int = REPS,
+                  level: float = LEVEL, seed: int = 0) -> tuple[float, float, float]:
+    """(point, low, high) of ``statistic`` over the pooled runs of all groups (tasks); the
+    interval from resampling runs within each group. A single run gives a zero-width interval
+    (nothing to resample): the figures state the number of seeds beside every estimate."""
+    groups = [np.asarray(g, dtype=float) for g in groups]
+    groups = [g[np.isfinite(g)] for g in groups]
+    groups = [g for g in groups if g.size]
+    if not groups:
+        return (np.nan, np.nan, np.nan)
+    rng = np.random.default_rng(seed)
+    resampled = np.concatenate([g[rng.integers(0, g.size, (reps, g.size))] for g in groups],
+                               axis=1)
+    replicates = statistic(resampled)
+    point = float(POINT[statistic](np.concatenate(groups)))
+    low, high = np.percentile(replicates, [50 * (1 - level), 50 * (1 + level)])
+    return point, float(low), float(high)
+
+
+def per_run(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Final (last evaluation) and max (over evaluations, the paper's MuJoCo statistic) of
+    ``metric`` for every run."""
+    s = summary.sort_values("step")
+    g = s.groupby(["env", "variant", "seed"])[metric]
+    return pd.DataFrame({"final": g.last(), "max": g.max()}).reset_index()
+
+
+def interval_table(values: pd.DataFrame, by: list[str], column: str,
+                   statistic: Callable = mean) -> pd.DataFrame:
+    """For each ``by`` group: point, low, high and the number of runs, over its rows."""
+    rows = []
+    for key, group in values.groupby(by):
+        point, low, high = stratified_ci([group[column].to_numpy()], statistic)
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append(dict(zip(by, key, strict=True)) | {"point": point, "low": low,
+                                                       "high": high, "n": len(group)})
+    return pd.DataFrame(rows, columns=[*by, "point", "low", "high", "n"])
+
+
+def curve(summary: pd.DataFrame, metric: str, reps: int = 1000) -> pd.DataFrame:
+    """Mean of ``metric`` over seeds at each evaluation step, with its bootstrap interval, per
+    (env, variant); only steps every run of the group reached."""
+    rows = []
+    for (env, variant), group in summary.groupby(["env", "variant"]):
+        n = group["seed"].nunique()
+        for step, at in group.groupby("step"):
+            if at["seed"].nunique() < n:
+                continue
+            point, low, high = stratified_ci([at[metric].to_numpy()], mean, reps=reps)
+            rows.append({"env": env, "variant": variant, "step": step, "point": point,
+                         "low": low, "high": high, "n": n})
+    return pd.DataFrame(rows, columns=["env", "variant", "step", "point", "low", "high", "n"])

@@ -1,0 +1,52 @@
+# One training run per job. No input files: a run depends on its config (params) only, so
+# logs on disk, whatever their mtime, count as done (see the default profile's rerun-triggers).
+#
+# `fmer train` writes into RUN/.train/ and the logs are moved up to RUN/ only once the run is
+# complete. So a killed job leaves no declared output for Snakemake to delete, and the next
+# attempt resumes from RUN/.train/checkpoint (fmer train refuses a directory whose logs were
+# deleted under its checkpoint).
+
+
+rule train:
+    output:
+        meta="results/{budget}/{env}/{variant}/seed{seed}/meta.json",
+        evals="results/{budget}/{env}/{variant}/seed{seed}/eval.csv",
+        train="results/{budget}/{env}/{variant}/seed{seed}/train.csv",
+    log:
+        "logs/{budget}/{env}/{variant}/seed{seed}.log",
+    benchmark:
+        "results/{budget}/{env}/{variant}/seed{seed}/benchmark.tsv"
+    params:
+        settings=lambda wc: lookup_run(wc).set_args(),
+        run=lambda wc, output: os.path.dirname(output.meta),
+    threads: 1
+    resources:
+        mem_mb=lambda wc: cost.mem_mb(lookup_run(wc)),
+        runtime=lambda wc: cost.runtime_minutes(lookup_run(wc)),
+    conda:
+        "../envs/fmer.yaml"
+    shell:
+        "fmer train --env {wildcards.env} --algo {wildcards.variant} --seed {wildcards.seed}"
+        " --budget {wildcards.budget} --out {params.run}/.train {params.settings} > {log} 2>&1"
+        " && mv {params.run}/.train/* {params.run}/ && rmdir {params.run}/.train"
+
+
+# The multimodality figure's action samples, drawn from a multigoal run's final agent (those
+# runs keep their checkpoint). `ancient`: shipped samples stay valid whatever the mtimes.
+rule samples:
+    input:
+        meta=ancient("results/{budget}/multigoal-2d/{variant}/seed{seed}/meta.json"),
+    output:
+        "results/{budget}/multigoal-2d/{variant}/seed{seed}/samples.csv",
+    log:
+        "logs/{budget}/multigoal-2d/{variant}/seed{seed}.samples.log",
+    params:
+        run=lambda wc, input: os.path.dirname(input.meta),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/fmer.yaml"
+    shell:
+        "fmer samples {params.run} --out {output} > {log} 2>&1"
