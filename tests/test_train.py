@@ -7,21 +7,31 @@ import pytest
 import torch
 from conftest import TINY_NETS, rows_without_timing, run_fmer, smoke_args
 
+from fmer.cli import main
 from fmer.config import make_config
 from fmer.nets import ActionBox
 from fmer.runlog import sha256_file
 from fmer.train import NonFiniteError, _finite_or_raise, derive_seed, make_agent, train
 
+SMOKE = {"train.total_steps": 300, "train.learning_starts": 200, "train.eval_every": 150,
+         "train.eval_episodes": 1, "train.log_every": 50, "train.batch_size": 64,
+         "train.checkpoint_every": 100, "actor.hidden": [32, 32], "critic.hidden": [32, 32]}
+
+
+def _smoke_config(seed: int = 0, **extra):
+    assert TINY_NETS  # smoke_run (the CLI) used the same networks and budget as SMOKE
+    return make_config("Pendulum-v1", "sac", seed, overrides={**SMOKE, **extra})
+
 
 def test_same_seed_gives_identical_logs_and_other_seed_does_not(smoke_run, tmp_path):
-    again, other = tmp_path / "again", tmp_path / "other"
-    for out, seed in ((again, 0), (other, 1)):
-        proc = run_fmer(*smoke_args(out, seed=seed))
-        assert proc.returncode == 0, proc.stderr
+    """In-process runs against the fixture's CLI subprocess: the same logs but for timing."""
+    again = train(_smoke_config(0), tmp_path / "again", variant="sac", budget="smoke")
+    other = train(_smoke_config(1), tmp_path / "other")
     for name in ("eval.csv", "train.csv"):
         reference = rows_without_timing(smoke_run / name)
         assert rows_without_timing(again / name) == reference
         assert rows_without_timing(other / name) != reference
+    assert json.loads((again / "meta.json").read_text())["budget"] == "smoke"
 
 
 def test_complete_run_records_hashes_and_drops_checkpoint(smoke_run):
@@ -32,12 +42,11 @@ def test_complete_run_records_hashes_and_drops_checkpoint(smoke_run):
 
 
 def test_keep_checkpoint(tmp_path):
-    proc = run_fmer(*smoke_args(tmp_path / "run"), "--set", "train.keep_checkpoint=true")
-    assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "run" / "checkpoint" / "state.pt").is_file()
+    out = train(_smoke_config(**{"train.keep_checkpoint": True}), tmp_path / "run")
+    assert (out / "checkpoint" / "state.pt").is_file()
 
 
-def test_non_finite_loss_fails_the_run_naming_step_and_quantity(tmp_path):
+def test_non_finite_loss_fails_the_run_naming_step_and_quantity(tmp_path, capsys):
     out = tmp_path / "run"
     # an absurd critic learning rate blows the Q values up at the first update (step 200)
     proc = run_fmer(*smoke_args(out), "--set", "critic.lr=1e30")
@@ -47,9 +56,9 @@ def test_non_finite_loss_fails_the_run_naming_step_and_quantity(tmp_path):
     assert meta["status"] == "failed" and meta["failure"]["step"] == 200
     assert meta["failure"]["quantity"] in proc.stderr and meta["failure"]["quantity"] in (
         meta["error"])
-    # a failed run is not silently restarted
-    again = run_fmer(*smoke_args(out), "--set", "critic.lr=1e30")
-    assert again.returncode == 2 and "failed run" in again.stderr
+    # a failed run is not silently restarted (in-process: same entry point, no start-up)
+    assert main([*smoke_args(out), "--set", "critic.lr=1e30"]) == 2
+    assert "failed run" in capsys.readouterr().err
 
 
 def test_non_finite_parameter_is_named():
@@ -68,15 +77,3 @@ def test_derive_seed_streams_are_distinct_and_stable():
                                                           for k in range(100)}
     assert len(seeds) == 200
     assert derive_seed(3, 0, 5) == derive_seed(3, 0, 5) != derive_seed(4, 0, 5)
-
-
-def test_python_api_matches_cli(smoke_run, tmp_path):
-    overrides = {"train.total_steps": 300, "train.learning_starts": 200,
-                 "train.eval_every": 150, "train.eval_episodes": 1, "train.log_every": 50,
-                 "train.batch_size": 64, "train.checkpoint_every": 100,
-                 "actor.hidden": [32, 32], "critic.hidden": [32, 32]}
-    assert TINY_NETS  # the CLI run used the same networks
-    out = train(make_config("Pendulum-v1", "sac", 0, overrides=overrides), tmp_path / "api",
-                variant="sac", budget="smoke")
-    for name in ("eval.csv", "train.csv"):
-        assert rows_without_timing(out / name) == rows_without_timing(smoke_run / name)

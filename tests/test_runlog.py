@@ -1,0 +1,86 @@
+"""`fmer verify` and load_run: a damaged or unfinished run is named, an intact one loads."""
+
+import json
+import shutil
+
+import pytest
+from conftest import run_fmer
+
+from fmer.runlog import EVAL_COLUMNS, RunLogError, load_run, verify_run
+from fmer.sac import SAC
+
+
+def _copy(run, tmp_path, name="run"):
+    dst = tmp_path / name
+    shutil.copytree(run, dst)
+    return dst
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[:-7])
+
+
+def _edit(path):
+    text = path.read_text()
+    last_comma = text.rindex(",", 0, len(text) - 2)
+    path.write_text(text[:last_comma] + ",12345.0\n")
+
+
+def _swap_rows(path):
+    lines = path.read_text().splitlines(keepends=True)
+    lines[1], lines[2] = lines[2], lines[1]
+    path.write_text("".join(lines))
+
+
+def _mark_running(run):
+    meta = json.loads((run / "meta.json").read_text())
+    meta["status"] = "running"
+    (run / "meta.json").write_text(json.dumps(meta))
+
+
+def test_intact_run_verifies_and_loads(smoke_run):
+    assert verify_run(smoke_run) == []
+    proc = run_fmer("verify", smoke_run)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
+    meta, eval_df, train_df = load_run(smoke_run)
+    assert meta["status"] == "complete"
+    assert tuple(eval_df.columns) == EVAL_COLUMNS
+    assert list(eval_df["step"]) == [150, 300]
+    assert set(SAC.metric_names) <= set(train_df.columns)
+
+
+@pytest.mark.parametrize(
+    ("damage", "file", "words"),
+    [
+        (_truncate, "eval.csv", "sha256"),
+        (_edit, "train.csv", "sha256"),
+        (_swap_rows, "train.csv", "strictly increasing"),
+    ],
+)
+def test_damaged_log_is_named(smoke_run, tmp_path, damage, file, words):
+    run = _copy(smoke_run, tmp_path)
+    damage(run / file)
+    problems = verify_run(run)
+    assert any(str(run / file) in p and words in p for p in problems), problems
+    with pytest.raises(RunLogError, match=words):
+        load_run(run)
+
+
+def test_unfinished_run_is_named(smoke_run, tmp_path):
+    run = _copy(smoke_run, tmp_path)
+    _mark_running(run)
+    assert any("not marked complete" in p for p in verify_run(run))
+
+
+def test_verify_cli_names_each_bad_run_and_fails(smoke_run, tmp_path):
+    truncated, unfinished = _copy(smoke_run, tmp_path, "a"), _copy(smoke_run, tmp_path, "b")
+    _truncate(truncated / "train.csv")
+    _mark_running(unfinished)
+    (tmp_path / "empty").mkdir()
+    proc = run_fmer("verify", smoke_run, truncated, unfinished, tmp_path / "empty")
+    assert proc.returncode == 1
+    assert f"ok  {smoke_run}" in proc.stdout
+    assert str(truncated / "train.csv") in proc.stderr
+    assert f"{unfinished}: run is not marked complete" in proc.stderr
+    assert str(tmp_path / "empty" / "meta.json") in proc.stderr
+    assert "3 of 4 run(s) failed" in proc.stderr
