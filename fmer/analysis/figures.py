@@ -53,7 +53,7 @@ def _lines(ax, summary: pd.DataFrame, metric: str, variants, style: str = "-",
     for (_, variant), c in stats.curve(data, metric).groupby(["env", "variant"]):
         c = c.dropna(subset=["point"])
         color = COLORS[variant]
-        ax.plot(c["step"], c["point"], style, color=color,
+        ax.plot(c["step"], c["point"], style, color=color, marker="o", markersize=3,
                 label=f"{variant}{label_suffix} (n={c['n'].iloc[0]})")
         ax.fill_between(c["step"], c["low"], c["high"], color=color, alpha=0.2, lw=0)
 

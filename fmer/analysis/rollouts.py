@@ -5,6 +5,7 @@ the normalised score)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pandas as pd
 import torch
 
 from fmer.config import config_from_dict
-from fmer.runlog import read_meta
+from fmer.runlog import RunLogError, read_meta
 
 # Where the multigoal figure looks: the start (equidistant from the four goals) and points
 # part-way to two of them, where a good policy is no longer undecided.
@@ -77,7 +78,11 @@ def random_score(env_name: str, episodes: int = RANDOM_EPISODES, seed: int = 0) 
 
 def samples_main(args) -> int:
     torch.set_num_threads(1)
-    table = action_samples(args.run_dir, args.n)
+    try:
+        table = action_samples(args.run_dir, args.n)
+    except (ValueError, RunLogError) as exc:
+        print(f"fmer samples: error: {exc}", file=sys.stderr)
+        return 2
     table.to_csv(args.out, index=False)
     print(f"{len(table)} action samples -> {args.out}")
     return 0

@@ -1,7 +1,7 @@
 """Point estimates with 95% stratified-bootstrap intervals over seeds (Agarwal et al. 2021).
 
-The aggregate metrics are rliable's (``rliable.metrics``: mean, IQM = 25% trimmed mean over
-all runs and tasks). The bootstrap is written here: rliable 1.2.0's ``get_interval_estimates``
+The IQM is rliable's (``rliable.metrics.aggregate_iqm``: the 25% trimmed mean over all runs
+and tasks). The bootstrap is written here: rliable 1.2.0's ``get_interval_estimates``
 needs ``arch<8``, and arch 7.x cannot be imported under pandas 3 (it calls pandas' private
 ``deprecate_kwarg`` with the old signature), while arch 8 dropped the ``random_state`` argument
 rliable passes. The algorithm is rliable's: resample the runs of each task with replacement,
@@ -27,11 +27,10 @@ def mean(x: np.ndarray) -> np.ndarray:
 
 
 def iqm(x: np.ndarray) -> np.ndarray:
-    """Interquartile mean over the last axis: rliable's ``aggregate_iqm`` replicate-wise."""
+    """Interquartile mean over the last axis; on one run set, rliable's ``aggregate_iqm``."""
+    if x.ndim == 1:
+        return metrics.aggregate_iqm(x)
     return sps.trim_mean(x, proportiontocut=0.25, axis=-1)
-
-
-POINT = {mean: metrics.aggregate_mean, iqm: metrics.aggregate_iqm}
 
 
 def stratified_ci(groups: Sequence[np.ndarray], statistic: Callable = mean, reps: int = REPS,
@@ -48,7 +47,7 @@ def stratified_ci(groups: Sequence[np.ndarray], statistic: Callable = mean, reps
     resampled = np.concatenate([g[rng.integers(0, g.size, (reps, g.size))] for g in groups],
                                axis=1)
     replicates = statistic(resampled)
-    point = float(POINT[statistic](np.concatenate(groups)))
+    point = float(statistic(np.concatenate(groups)))
     low, high = np.percentile(replicates, [50 * (1 - level), 50 * (1 + level)])
     return point, float(low), float(high)
 

@@ -1,0 +1,187 @@
+"""Aggregation, statistics, figures and tables on real logs from real (tiny) training runs."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from rliable import metrics
+
+from fmer.analysis import cli, cost, figures, grid, stats, tables
+from fmer.analysis.aggregate import aggregate, coverage_note, parse_run_path
+from fmer.config import ConfigError, load_yaml, parse_overrides
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = load_yaml(REPO / "workflow" / "config" / "config.yaml")
+SEEDS = (0, 1)
+VARIANTS = ("fmer", "sac")
+# as the workflow trains multigoal runs: keep the final agent for the action samples
+TINY = ["--set", "actor.hidden=[32,32]", "--set", "critic.hidden=[32,32]",
+        "--set", "train.keep_checkpoint=true"]
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory) -> Path:
+    """multigoal-2d, FMER and SAC, two seeds each, smoke schedule: real logs, two at a time."""
+    root = tmp_path_factory.mktemp("analysis") / "results" / "smoke"
+    cmds = [[sys.executable, "-m", "fmer", "train", "--env", grid.MULTIGOAL, "--algo", v,
+             "--seed", str(s), "--budget", "smoke", "--out", str(root / grid.MULTIGOAL / v /
+                                                                  f"seed{s}"), *TINY]
+            for v in VARIANTS for s in SEEDS]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for pair in (cmds[:2], cmds[2:]):
+        procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                 for c in pair]
+        for p in procs:
+            _, err = p.communicate(timeout=300)
+            assert p.returncode == 0, err.decode()[-2000:]
+    return root
+
+
+def run_dirs(root: Path) -> list[Path]:
+    return [root / grid.MULTIGOAL / v / f"seed{s}" for v in VARIANTS for s in SEEDS]
+
+
+def test_summary_is_one_row_per_run_and_evaluation_with_train_metrics_at_that_step(runs):
+    summary, completeness = aggregate(run_dirs(runs))
+    assert (completeness["status"] == "complete").all()
+    assert len(summary) == 4 * 2  # evaluations at 150 and 300
+    for d in run_dirs(runs):
+        where = parse_run_path(d)
+        mine = summary[(summary["variant"] == where["variant"])
+                       & (summary["seed"] == where["seed"])].set_index("step")
+        logged = pd.read_csv(d / "train.csv").set_index("step")
+        # the train.csv row logged at the evaluation step itself (log_every divides it)
+        assert mine.loc[300, "critic_loss"] == pytest.approx(logged.loc[300, "critic_loss"])
+        assert np.isnan(mine.loc[150, "critic_loss"])  # before learning_starts: no updates
+    assert set(summary.columns) >= {"env", "variant", "seed", "step", "return_mean", "tau",
+                                    "ess_frac", "entropy_corrected", "saturation"}
+
+
+def test_missing_incomplete_and_tampered_runs_are_reported_not_used(runs, tmp_path):
+    root = tmp_path / "results" / "smoke" / grid.MULTIGOAL
+    shutil.copytree(runs / grid.MULTIGOAL, root)
+    with open(root / "fmer" / "seed1" / "eval.csv", "a") as f:
+        f.write("450,1,0,0,0,0,,,1.0\n")  # edited after completion: sha256 no longer matches
+    shutil.move(root / "sac" / "seed1", root / "sac" / "seed1-moved")
+    (root / "sac" / "seed1").mkdir()
+    shutil.move(root / "sac" / "seed1-moved", root / "sac" / "seed1" / ".train")
+    dirs = [*run_dirs(root.parent), root / "fmer" / "seed7"]
+    summary, completeness = aggregate(dirs)
+    status = completeness.set_index(["variant", "seed"])["status"]
+    assert status[("fmer", 0)] == "complete" and status[("sac", 0)] == "complete"
+    assert status[("fmer", 1)] == "incomplete"
+    assert "sha256" in completeness.set_index(["variant", "seed"]).loc[("fmer", 1), "detail"]
+    assert status[("fmer", 7)] == "missing"
+    # a run still in RUN/.train (the workflow's staging) is not complete either
+    assert status[("sac", 1)] != "complete"
+    assert set(zip(summary["variant"], summary["seed"], strict=True)) == {("fmer", 0),
+                                                                         ("sac", 0)}
+    note = coverage_note(completeness, "smoke")
+    assert note.startswith("budget smoke: 2 of 5 runs")
+    assert "multigoal-2d fmer seed 1,7" in note and "multigoal-2d sac seed 1" in note
+
+
+def test_stratified_bootstrap_interval():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0, 1, 10), rng.normal(5, 1, 10)
+    point, low, high = stats.stratified_ci([a, b], stats.mean, reps=2000)
+    assert point == pytest.approx(np.concatenate([a, b]).mean())
+    assert low < point < high
+    # strata are resampled separately, so the spread between the tasks is not resampled:
+    # the interval is much narrower than that of one pooled sample of the same 20 values
+    _, plow, phigh = stats.stratified_ci([np.concatenate([a, b])], stats.mean, reps=2000)
+    assert (high - low) < 0.6 * (phigh - plow)
+    assert stats.stratified_ci([np.array([3.0])]) == (3.0, 3.0, 3.0)
+    assert np.isnan(stats.stratified_ci([np.array([np.nan])])[0])
+    x = rng.normal(size=40)
+    assert stats.iqm(x) == pytest.approx(metrics.aggregate_iqm(x))
+    assert stats.iqm(np.stack([x, x]))[1] == pytest.approx(metrics.aggregate_iqm(x))
+
+
+def test_final_and_max_per_run_come_from_the_logs(runs):
+    summary, _ = aggregate(run_dirs(runs))
+    per = stats.per_run(summary, "return_mean").set_index(["variant", "seed"])
+    for d in run_dirs(runs):
+        w = parse_run_path(d)
+        logged = pd.read_csv(d / "eval.csv")["return_mean"]
+        assert per.loc[(w["variant"], w["seed"]), "final"] == pytest.approx(logged.iloc[-1])
+        assert per.loc[(w["variant"], w["seed"]), "max"] == pytest.approx(logged.max())
+
+
+def test_normalised_scores_put_random_at_zero_and_sac_at_one(runs):
+    summary, _ = aggregate(run_dirs(runs))
+    summary["env"] = "Hopper-v5"  # the math is per task; these are the logs of one task
+    random = pd.DataFrame({"env": ["Hopper-v5"], "return_mean": [-200.0]})
+    per, dropped = figures.normalised_scores(summary, random)
+    assert dropped == []
+    assert per[per["variant"] == "sac"]["score"].mean() == pytest.approx(1.0)
+    final = per.set_index(["variant", "seed"])
+    sac = final.loc["sac", "final"].mean()
+    row = final.loc[("fmer", 0)]
+    assert row["score"] == pytest.approx((row["final"] + 200) / (sac + 200))
+
+
+@pytest.mark.parametrize("kind", ["curve", "multigoal"])
+def test_figure_names_the_runs_it_lacks(runs, tmp_path, kind):
+    if kind == "multigoal":
+        for d in run_dirs(runs):
+            assert subprocess.run([sys.executable, "-m", "fmer", "samples", str(d), "--out",
+                                   str(d / "samples.csv"), "-n", "50"]).returncode == 0
+    dirs = [*run_dirs(runs), runs / grid.MULTIGOAL / "sac" / "seed2"]
+    fig = figures.KINDS[kind](*aggregate(dirs))
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert not any("no complete runs" in t or "no samples" in t for t in texts)
+    paths = figures.build(kind, dirs, "smoke", tmp_path / kind)
+    assert [p.suffix for p in paths] == [".png", ".pdf"]
+    assert all(p.stat().st_size > 5000 for p in paths)
+    note = coverage_note(aggregate(dirs)[1], "smoke")
+    assert "4 of 5 runs" in note and "sac seed 2" in note
+
+
+def test_tables_set_ours_beside_the_papers(runs, tmp_path):
+    summary, completeness = aggregate(run_dirs(runs))
+    summary["env"] = "HalfCheetah-v5"
+    reported = pd.read_csv(REPO / "paper" / "reported.csv")
+    md, tex = tables.write(summary, completeness, reported, "smoke", tmp_path / "results")
+    text = md.read_text()
+    assert "12332.38" in text and "10295.33" in text and "45.71" in text
+    assert "(n=2)" in text and "smoke, 300 steps" in text
+    assert "4 of 4 runs complete" in text
+    assert r"\begin{tabular}" in tex.read_text()
+
+
+def test_grid_of_each_budget():
+    mini = grid.runs(CONFIG, "mini")
+    assert len(mini) == len({(r.env, r.variant, r.seed) for r in mini}) == 66
+    assert len(grid.runs(CONFIG, "smoke")) == 9
+    for run in mini:
+        tokens = shlex.split(run.set_args())
+        assert set(tokens[0::2]) == {"--set"}
+        assert parse_overrides(tokens[1::2]) == run.overrides
+    multigoal = grid.select(mini, envs=[grid.MULTIGOAL])[0].overrides
+    assert multigoal["train.total_steps"] == 5000 and multigoal["train.keep_checkpoint"]
+    with pytest.raises(ConfigError, match="budgets.mini.overrides.Hopper-v5.*temperature.fxd"):
+        bad = {**CONFIG, "budgets": {**CONFIG["budgets"], "mini": {
+            **CONFIG["budgets"]["mini"], "overrides": {"Hopper-v5": {"temperature.fxd": 1}}}}}
+        grid.check(bad, "mini")
+
+
+def test_cost_estimates_grow_with_the_budget():
+    sizes = {b: cost.budget_size(grid.runs(CONFIG, b)) for b in ("smoke", "mini", "paper")}
+    assert sizes["smoke"]["core_hours"] < sizes["mini"]["core_hours"] < sizes["paper"][
+        "core_hours"]
+    humanoid = grid.select(grid.runs(CONFIG, "paper"), envs=["Humanoid-v5"])[0]
+    assert cost.mem_mb(humanoid) > 3000  # a 1M-step replay of 348-d observations
+    assert cost.runtime_minutes(humanoid) > 60 * 24
+
+
+def test_cli_lists_every_figure_kind():
+    assert set(cli.FIGURE_KINDS) == set(figures.KINDS)
