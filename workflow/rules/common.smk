@@ -124,6 +124,10 @@ def curves(envs):
     return [f"curve_{env}" for env in envs]
 
 
+def benchmark_figures(env):
+    return curves([env]) + (["multigoal"] if env == grid.MULTIGOAL else [])
+
+
 def existing(files):
     """The files that are on disk now: what `figures` may read without training."""
     return [f for f in files if os.path.exists(f)]

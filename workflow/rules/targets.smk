@@ -44,7 +44,7 @@ for _target, _env in BENCHMARK_TARGETS.items():
         name:
             _target
         input:
-            target_inputs([_env], figures=[*curves([_env]), "multigoal"]),
+            target_inputs([_env], figures=benchmark_figures(_env)),
 
 
 # From the logs on disk only: never trains. Missing and incomplete runs are listed in

@@ -1,0 +1,193 @@
+"""The real workflow, end to end, on the smoke budget, in a temporary directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import pandas as pd
+import pytest
+import yaml
+
+from fmer.analysis import grid
+from fmer.config import VARIANTS, load_yaml
+from fmer.runlog import verify_run
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "workflow" / "Snakefile"
+CONFIG = load_yaml(REPO / "workflow" / "config" / "config.yaml")
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def snakemake(workdir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [str(SNAKEMAKE), "-s", str(SNAKEFILE), "-d", str(workdir), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    """Job counts of a dry run's "Job stats" table; empty when nothing is to be done."""
+    lines = proc.stdout.splitlines()
+    if "Job stats:" not in lines:
+        return {}
+    counts = {}
+    for line in lines[lines.index("Job stats:") + 3:]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    work = tmp_path_factory.mktemp("workflow")
+    start = time.monotonic()
+    proc = snakemake(work, "--cores", "2", "--config", "budget=smoke")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    print(f"smoke workflow: {time.monotonic() - start:.0f} s")
+    return work
+
+
+@pytest.mark.slow
+def test_every_run_of_the_grid_is_complete_and_verified(smoke):
+    runs = grid.runs(CONFIG, "smoke")
+    assert len(runs) == 9
+    for run in runs:
+        assert verify_run(smoke / run.path) == [], run.path
+        assert (smoke / run.path / "benchmark.tsv").is_file()
+        assert not (smoke / run.path / ".train").exists()
+    for run in grid.select(runs, envs=[grid.MULTIGOAL]):
+        samples = pd.read_csv(smoke / run.path / "samples.csv")
+        assert samples[["action_x", "action_y"]].abs().max().max() <= 1.0
+        assert samples["state_x"].nunique() > 1
+
+
+@pytest.mark.slow
+def test_summary_tables_and_figures_hold_what_the_runs_logged(smoke):
+    summary = pd.read_csv(smoke / "results/smoke/summary.csv")
+    completeness = pd.read_csv(smoke / "results/smoke/completeness.csv")
+    assert (completeness["status"] == "complete").all() and len(completeness) == 9
+    # smoke: evaluations at 150 and 300 steps for each of the 9 runs
+    assert len(summary) == 18
+    assert sorted(summary["step"].unique()) == [150, 300]
+    for run in grid.runs(CONFIG, "smoke"):
+        logged = pd.read_csv(smoke / run.path / "eval.csv")
+        mine = summary[(summary["env"] == run.env) & (summary["variant"] == run.variant)]
+        assert mine["return_mean"].tolist() == pytest.approx(logged["return_mean"].tolist())
+    fmer = summary[summary["variant"] == "fmer"]
+    assert fmer["ess_frac"].dropna().between(0, 1).all()
+    assert (fmer["tau"].dropna() > 0).all()
+
+    for path in (smoke / "figures/smoke").glob("*.png"):
+        image = mpimg.imread(path)
+        assert image.shape[0] > 200 and image.shape[1] > 200, path
+        assert image[..., :3].std() > 0.05, f"{path} is blank"
+        assert path.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
+    names = {p.stem for p in (smoke / "figures/smoke").glob("*.png")}
+    assert names == {"curve_Hopper-v5", "curve_kitchen-1", "curve_multigoal-2d",
+                     "ablation_returns", "ablation_ess", "ablation_tanh", "kitchen",
+                     "multigoal", "iqm"}
+
+    md = (smoke / "paper/smoke/results.md").read_text()
+    assert "12332.38" in md and "45.71" in md  # the paper's FMER numbers, beside ours
+    assert "budget `smoke`, 9 of 9 runs complete" in md
+    assert "(n=1)" in md
+    tex = (smoke / "paper/smoke/results.tex").read_text()
+    assert tex.count(r"\begin{tabular}") == 2
+
+
+@pytest.mark.slow
+def test_second_invocation_plans_nothing_and_mtimes_do_not_retrain(smoke):
+    proc = snakemake(smoke, "-n", "--cores", "2", "--config", "budget=smoke")
+    assert proc.returncode == 0, proc.stderr
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    # a fresh clone: no .snakemake records, every log newer than the figures made from it
+    work = smoke.parent / "clone"
+    subprocess.run(["cp", "-r", str(smoke), str(work)], check=True)
+    subprocess.run(["rm", "-rf", str(work / ".snakemake")], check=True)
+    now = time.time() + 60
+    for path in (work / "results").rglob("*.csv"):
+        os.utime(path, (now, now))
+    proc = snakemake(work, "-n", "--cores", "2", "--config", "budget=smoke")
+    assert proc.returncode == 0, proc.stderr
+    assert "train" not in planned_jobs(proc)
+
+
+@pytest.mark.slow
+def test_figures_target_reads_cached_logs_and_never_trains(smoke):
+    work = smoke.parent / "partial"
+    subprocess.run(["cp", "-r", str(smoke), str(work)], check=True)
+    gone = work / grid.run_path("smoke", "Hopper-v5", "sac", 0)
+    subprocess.run(["rm", "-rf", str(gone)], check=True)
+    plan = planned_jobs(snakemake(work, "-n", "figures", "--cores", "2",
+                                  "--config", "budget=smoke"))
+    assert plan == {"figures": 1}
+    plan = planned_jobs(snakemake(work, "-n", "--cores", "2", "--config", "budget=smoke"))
+    assert plan["train"] == 1  # the default target would retrain exactly the missing run
+
+
+def write_config(tmp_path: Path, change) -> Path:
+    config = yaml.safe_load((REPO / "workflow/config/config.yaml").read_text())
+    change(config["budgets"]["smoke"])
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize("change, names", [
+    (lambda b: b["grid"][0].update(benchmarks=["Pong-v5"]), ["Pong-v5", "benchmarks"]),
+    (lambda b: b["grid"][0].update(variants=["fmer-fast"]), ["fmer-fast", "variants"]),
+    (lambda b: b["train"].update(total_steps=-5), ["total_steps", "-5"]),
+    (lambda b: b["train"].update(eval_every=0), ["eval_every"]),
+    (lambda b: b.update(overrides={"Hopper-v5": {"temperature.fixd": 0.1}}),
+     ["budgets.smoke.overrides.Hopper-v5", "temperature.fixd"]),
+    (lambda b: b.update(set={"temperature.fixed": -1.0}), ["temperature.fixed"]),
+])
+def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, change, names):
+    bad = write_config(tmp_path, change)
+    proc = snakemake(tmp_path, "--cores", "1", "--configfile", str(bad),
+                     "--config", "budget=smoke", timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    for name in names:
+        assert name in out, out[-2000:]
+    assert not (tmp_path / "results").exists()
+
+
+def test_unknown_budget_is_named(tmp_path):
+    proc = snakemake(tmp_path, "-n", "--cores", "1", "--config", "budget=huge", timeout=120)
+    assert proc.returncode != 0
+    assert "huge" in proc.stdout + proc.stderr
+
+
+def test_lint_reports_nothing():
+    proc = subprocess.run([str(SNAKEMAKE), "--lint", "-s", str(SNAKEFILE)], capture_output=True,
+                          text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 0
+    assert "Lints for" not in proc.stdout + proc.stderr
+
+
+def test_schema_lists_match_the_package():
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    assert tuple(schema["$defs"]["benchmark"]["enum"]) == grid.BENCHMARKS
+    assert set(schema["$defs"]["variant"]["enum"]) == set(grid.VARIANTS) == set(VARIANTS)
+
+
+def test_dry_run_of_each_named_target_schedules_only_its_runs(tmp_path):
+    def trains(target):
+        proc = snakemake(tmp_path, "-n", target, "--cores", "2", "--config", "budget=mini",
+                         timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return planned_jobs(proc).get("train", 0)
+
+    mini = grid.runs(CONFIG, "mini")
+    assert trains("all") == len(mini)
+    assert trains("kitchen") == len(grid.select(mini, envs=grid.KITCHEN))
+    assert trains("ablation_tanh") == len(grid.select(mini, variants=("fmer", "fmer-no-tanh")))
+    assert trains("hopper") == len(grid.select(mini, envs=["Hopper-v5"]))
+    assert trains("figures") == 0
