@@ -445,6 +445,10 @@ def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
 
 # --- command line ----------------------------------------------------------------------------
 def _cli(args: argparse.Namespace) -> int:
+    if args.budgets and not args.budget:
+        raise ConfigError("--budgets names a budgets file, but no --budget was chosen")
+    if args.budgets and not Path(args.budgets).is_file():
+        raise ConfigError(f"--budgets: no such file {args.budgets!r}")
     overrides = budget_overrides(args.budget, args.budgets) if args.budget else {}
     overrides.update(parse_overrides(args.set))
     cfg = make_config(args.env, args.algo, args.seed, overrides=overrides)

@@ -15,6 +15,7 @@ from conftest import TINY_NETS, popen_fmer, rows_without_timing, run_fmer, smoke
 
 from fmer.buffer import ReplayBuffer
 from fmer.checkpoint import Checkpointer
+from fmer.cli import main
 from fmer.runlog import verify_run
 
 # 900 steps of Pendulum (4.5 episodes): checkpoints every 100 steps fall inside episodes
@@ -77,10 +78,11 @@ def test_sigkill_at_arbitrary_moments_then_resume_gives_identical_logs(reference
     out = tmp_path / "run"
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)  # arbitrary moments; the seed is in the failure message
-    total_lines = _lines(ref / "train.csv")  # header + 18 rows
-    first = rng.randrange(2, total_lines // 2)
-    for lines in (first, rng.randrange(first + 2, total_lines - 4)):
-        code = _start_and_stop(_args(out, algo), lines, lambda p: p.kill(), rng.uniform(0, 0.3))
+    total_lines = _lines(ref / "train.csv")  # header + 18 rows, one per 50 steps
+    # the second kill leaves >= 350 steps to go, so that a fast machine cannot finish first
+    first = rng.randrange(2, total_lines // 2 - 2)
+    for lines in (first, rng.randrange(first + 2, total_lines - 7)):
+        code = _start_and_stop(_args(out, algo), lines, lambda p: p.kill(), rng.uniform(0, 0.1))
         assert code == -signal.SIGKILL, f"run ended before the kill (seed {seed})"
         assert json.loads((out / "meta.json").read_text())["status"] == "running"
     proc = run_fmer(*_args(out, algo), timeout=300)
@@ -128,44 +130,45 @@ def _snapshot(run: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("victim", ["state.pt", "buffer"])
-def test_corrupt_checkpoint_is_named_and_nothing_is_overwritten(killed_run, tmp_path, victim):
+def test_corrupt_checkpoint_is_named_and_nothing_is_overwritten(killed_run, tmp_path, capsys,
+                                                                victim):
     run = tmp_path / "run"
     shutil.copytree(killed_run, run)
     ckpt = run / "checkpoint"
     path = ckpt / "state.pt" if victim == "state.pt" else sorted(ckpt.glob("buffer-*"))[0]
     path.write_bytes(path.read_bytes()[:-100])  # truncated
     before = _snapshot(run)
-    proc = run_fmer(*smoke_args(run), "--set", "train.total_steps=100000")
-    assert proc.returncode == 2
-    assert path.name in proc.stderr and "corrupt" in proc.stderr, proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    # refusals do no training: the entry point runs in-process (no interpreter start-up)
+    assert main([*smoke_args(run), "--set", "train.total_steps=100000"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert path.name in err and "corrupt" in err and len(err.splitlines()) == 1, err
     assert _snapshot(run) == before
 
 
-def test_resume_with_different_config_is_refused_naming_keys(killed_run, tmp_path):
+def test_resume_with_different_config_is_refused_naming_keys(killed_run, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(killed_run, run)
     before = _snapshot(run)
-    proc = run_fmer(*smoke_args(run), "--set", "train.total_steps=100000",
-                    "--set", "critic.gamma=0.9", "--set", "train.eval_episodes=2")
-    assert proc.returncode == 2
-    assert "critic.gamma" in proc.stderr and "train.eval_episodes" in proc.stderr
+    assert main([*smoke_args(run), "--set", "train.total_steps=100000",
+                 "--set", "critic.gamma=0.9", "--set", "train.eval_episodes=2"]) == 2
+    err = capsys.readouterr().err
+    assert "differs in: critic.gamma, train.eval_episodes" in err, err
     assert _snapshot(run) == before
 
 
-def test_complete_run_is_not_overwritten(smoke_run):
+def test_complete_run_is_not_overwritten(smoke_run, capsys):
     before = _snapshot(smoke_run)
-    proc = run_fmer(*smoke_args(smoke_run))
-    assert proc.returncode == 2 and "complete run" in proc.stderr, proc.stderr
+    assert main(smoke_args(smoke_run)) == 2
+    assert "complete run" in capsys.readouterr().err
     assert _snapshot(smoke_run) == before
 
 
-def test_directory_with_logs_but_no_meta_is_not_overwritten(tmp_path):
+def test_directory_with_logs_but_no_meta_is_not_overwritten(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
     (run / "eval.csv").write_text("somebody else's\n")
-    proc = run_fmer(*smoke_args(run))
-    assert proc.returncode == 2 and "no meta.json" in proc.stderr
+    assert main(smoke_args(run)) == 2
+    assert "no meta.json" in capsys.readouterr().err
     assert (run / "eval.csv").read_text() == "somebody else's\n"
 
 

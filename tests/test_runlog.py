@@ -6,6 +6,7 @@ import shutil
 import pytest
 from conftest import run_fmer
 
+from fmer.cli import main
 from fmer.runlog import EVAL_COLUMNS, RunLogError, load_run, verify_run
 from fmer.sac import SAC
 
@@ -38,10 +39,10 @@ def _mark_running(run):
     (run / "meta.json").write_text(json.dumps(meta))
 
 
-def test_intact_run_verifies_and_loads(smoke_run):
+def test_intact_run_verifies_and_loads(smoke_run, capsys):
     assert verify_run(smoke_run) == []
-    proc = run_fmer("verify", smoke_run)
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
+    assert main(["verify", str(smoke_run)]) == 0
+    assert f"ok  {smoke_run}" in capsys.readouterr().out
     meta, eval_df, train_df = load_run(smoke_run)
     assert meta["status"] == "complete"
     assert tuple(eval_df.columns) == EVAL_COLUMNS
