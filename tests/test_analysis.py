@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from rliable import metrics
 
-from fmer.analysis import cli, cost, figures, grid, stats, tables
+from fmer.analysis import cli, cost, figures, grid, rollouts, stats, tables
 from fmer.analysis.aggregate import aggregate, coverage_note, parse_run_path
 from fmer.config import ConfigError, load_yaml, parse_overrides
 
@@ -133,8 +133,10 @@ def test_normalised_scores_put_random_at_zero_and_sac_at_one(runs):
 def test_figure_names_the_runs_it_lacks(runs, tmp_path, kind):
     if kind == "multigoal":
         for d in run_dirs(runs):
-            assert subprocess.run([sys.executable, "-m", "fmer", "samples", str(d), "--out",
-                                   str(d / "samples.csv"), "-n", "50"]).returncode == 0
+            samples = rollouts.action_samples(d, 50)
+            assert len(samples) == 50 * len(rollouts.SAMPLE_STATES)
+            assert samples[["action_x", "action_y"]].abs().max().max() <= 1.0
+            samples.to_csv(d / "samples.csv", index=False)
     dirs = [*run_dirs(runs), runs / grid.MULTIGOAL / "sac" / "seed2"]
     fig = figures.KINDS[kind](*aggregate(dirs))
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]

@@ -252,6 +252,7 @@ def iqm(summary, completeness, random_scores=None, **_):
         right.errorbar(t["point"], y, xerr=[t["point"] - t["low"], t["high"] - t["point"]],
                        fmt="o", color=COLORS[variant], capsize=3, label=variant)
     right.set_yticks(range(len(tasks)), tasks)
+    right.set_ylim(-0.5, len(tasks) - 0.5)
     right.invert_yaxis()
     right.axvline(1.0, color="0.6", lw=0.8)
     right.set_xlabel("normalised final return, mean and 95% CI over seeds")
