@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_NETS, popen_fmer, rows_without_timing, run_fmer, smoke_args
+from conftest import TINY_NETS, popen_fmer, rows_without_timing, smoke_args
 
 from fmer.buffer import ReplayBuffer
 from fmer.checkpoint import Checkpointer
@@ -58,12 +58,11 @@ def _skip_without_fmer(algo: str) -> None:
 
 @pytest.fixture(scope="module", params=ALGOS)
 def reference(request, tmp_path_factory):
-    """An uninterrupted run of the resume schedule."""
+    """An uninterrupted run of the resume schedule (in-process: the same entry point)."""
     algo = request.param
     _skip_without_fmer(algo)
     out = tmp_path_factory.mktemp(f"ref-{algo}") / "run"
-    proc = run_fmer(*_args(out, algo), timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    assert main(_args(out, algo)) == 0
     return algo, out
 
 
@@ -73,40 +72,35 @@ def _assert_same_logs(out: Path, reference_dir: Path) -> None:
     assert verify_run(out) == []
 
 
-def test_sigkill_at_arbitrary_moments_then_resume_gives_identical_logs(reference, tmp_path):
+def test_stopped_at_arbitrary_moments_then_resumed_gives_identical_logs(reference, tmp_path):
+    """SIGTERM (checkpoint at that step, marked interrupted), resume, SIGKILL (no warning:
+    back to the last periodic checkpoint), resume: the logs of a run never interrupted."""
     algo, ref = reference
     out = tmp_path / "run"
     seed = random.randrange(1 << 30)
-    rng = random.Random(seed)  # arbitrary moments; the seed is in the failure message
+    rng = random.Random(seed)  # arbitrary moments; the seed is in the failure messages
     total_lines = _lines(ref / "train.csv")  # header + 18 rows, one per 50 steps
-    # the second kill leaves >= 350 steps to go, so that a fast machine cannot finish first
+    # the second stop leaves >= 350 steps to go, so that a fast machine cannot finish first
     first = rng.randrange(2, total_lines // 2 - 2)
-    for lines in (first, rng.randrange(first + 2, total_lines - 7)):
-        code = _start_and_stop(_args(out, algo), lines, lambda p: p.kill(), rng.uniform(0, 0.1))
-        assert code == -signal.SIGKILL, f"run ended before the kill (seed {seed})"
-        assert json.loads((out / "meta.json").read_text())["status"] == "running"
-    proc = run_fmer(*_args(out, algo), timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    second = rng.randrange(first + 2, total_lines - 7)
+
+    code = _start_and_stop(_args(out, algo), first, lambda p: p.send_signal(signal.SIGTERM),
+                           rng.uniform(0, 0.1))
+    assert code == 128 + signal.SIGTERM, f"seed {seed}"
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["status"] == "failed" and meta["interrupted"] and "SIGTERM" in meta["error"]
+    assert (out / "checkpoint" / "state.pt").is_file()
+
+    code = _start_and_stop(_args(out, algo), second, lambda p: p.kill(), rng.uniform(0, 0.1))
+    assert code == -signal.SIGKILL, f"run ended before the kill (seed {seed})"
+    assert json.loads((out / "meta.json").read_text())["status"] == "running"
+
+    assert main(_args(out, algo)) == 0, f"seed {seed}"
     meta = json.loads((out / "meta.json").read_text())
     assert meta["status"] == "complete" and len(meta["resumes"]) == 2, f"seed {seed}"
+    assert meta["error"] is None and not meta["interrupted"]
     _assert_same_logs(out, ref)
     assert not (out / "checkpoint").exists()
-
-
-def test_sigterm_checkpoints_and_marks_the_run_interrupted(reference, tmp_path):
-    algo, ref = reference
-    if algo != "sac":
-        pytest.skip("one algorithm is enough for the signal path")
-    out = tmp_path / "run"
-    code = _start_and_stop(_args(out, algo), 8, lambda p: p.send_signal(signal.SIGTERM), 0.05)
-    assert code == 128 + signal.SIGTERM
-    meta = json.loads((out / "meta.json").read_text())
-    assert meta["status"] == "failed" and meta["interrupted"], meta
-    assert "SIGTERM" in meta["error"]
-    assert (out / "checkpoint" / "state.pt").is_file()
-    proc = run_fmer(*_args(out, algo), timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    _assert_same_logs(out, ref)
 
 
 @pytest.fixture(scope="module")

@@ -133,16 +133,17 @@ def _random_policy_return(seed: int, episodes: int) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1])
+@pytest.mark.parametrize("seed", [0])
 def test_sac_learns_pendulum(tmp_path, seed):
-    # Measured (seeds 0, 1, 2, this schedule): see the report in the commit adding this test.
+    # Measured with this schedule: seeds 0, 1, 2 reach -194, -186, -148 against a random
+    # policy's -1277, -1076, -1177 (at 4000 steps seed 2 was still at -975: hence 5000).
     cfg = make_config("Pendulum-v1", "sac", seed, overrides={
-        "train.total_steps": 4000, "train.learning_starts": 1000, "train.eval_every": 4000,
-        "train.eval_episodes": 5, "train.log_every": 500, "train.checkpoint_every": 4000})
+        "train.total_steps": 5000, "train.learning_starts": 1000, "train.eval_every": 5000,
+        "train.eval_episodes": 5, "train.log_every": 500, "train.checkpoint_every": 5000})
     train(cfg, tmp_path / "run")
     with open(tmp_path / "run" / "eval.csv", newline="") as f:
         final = float(list(csv.DictReader(f))[-1]["return_mean"])
     random_return = _random_policy_return(seed, 5)
     assert random_return < -900  # sanity: the random policy really is bad
-    assert final > 0.5 * random_return, (final, random_return)
+    assert final > 0.4 * random_return, (final, random_return)
     assert math.isfinite(final)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_NETS, rows_without_timing, run_fmer, smoke_args
+from conftest import TINY_NETS, rows_without_timing, smoke_args
 
 from fmer.cli import main
 from fmer.config import make_config
@@ -49,14 +49,14 @@ def test_keep_checkpoint(tmp_path):
 def test_non_finite_loss_fails_the_run_naming_step_and_quantity(tmp_path, capsys):
     out = tmp_path / "run"
     # an absurd critic learning rate blows the Q values up at the first update (step 200)
-    proc = run_fmer(*smoke_args(out), "--set", "critic.lr=1e30")
-    assert proc.returncode == 1
-    assert "non-finite" in proc.stderr and "at step 200" in proc.stderr
+    # in-process: the `fmer` entry point itself, without an interpreter start-up
+    assert main([*smoke_args(out), "--set", "critic.lr=1e30"]) == 1
+    err = capsys.readouterr().err
+    assert "non-finite" in err and "at step 200" in err
     meta = json.loads((out / "meta.json").read_text())
     assert meta["status"] == "failed" and meta["failure"]["step"] == 200
-    assert meta["failure"]["quantity"] in proc.stderr and meta["failure"]["quantity"] in (
-        meta["error"])
-    # a failed run is not silently restarted (in-process: same entry point, no start-up)
+    assert meta["failure"]["quantity"] in err and meta["failure"]["quantity"] in meta["error"]
+    # a failed run is not silently restarted
     assert main([*smoke_args(out), "--set", "critic.lr=1e30"]) == 2
     assert "failed run" in capsys.readouterr().err
 
