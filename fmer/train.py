@@ -22,7 +22,9 @@ resetting the env with that episode's seed and replaying its actions, which is e
 the simulation is deterministic; the rebuilt observation is checked bit for bit against the
 saved one. Running ``fmer train`` again with the same ``--out`` resumes; the CSVs are cut back
 to the checkpoint and continue, so a killed-and-resumed run writes the same logs as one that
-was never interrupted.
+was never interrupted. It refuses, touching nothing, a directory holding a complete run, a run
+of another config (naming the keys), a run that failed on a non-finite value, logs without a
+meta.json, or a damaged checkpoint (naming the file). One process per directory (a lock file).
 """
 
 from __future__ import annotations
@@ -384,7 +386,9 @@ def _previous_run(out: Path, cfg: Config) -> dict | None:
     if meta["status"] == "complete":
         raise RunDirError(f"{out}: holds a complete run of this config; nothing to do "
                           "(delete it to train again)")
-    if meta["status"] == "failed" and not meta.get("interrupted"):
+    # a non-finite value would recur on resumption (the run is deterministic); signals, kills
+    # and errors of the machine (disk full, ...) would not
+    if meta["status"] == "failed" and meta.get("failure"):
         raise RunDirError(f"{out}: holds a failed run ({meta.get('error')}); delete it to "
                           "train again")
     return meta
