@@ -12,7 +12,7 @@ import sys
 from fmer.config import ConfigError
 
 # Order is the order of ``fmer --help``.
-SUBCOMMAND_MODULES = ("fmer.train", "fmer.runlog", "fmer.analysis.cli")
+SUBCOMMAND_MODULES = ("fmer.train", "fmer.runlog", "fmer.analysis.cli", "fmer.bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

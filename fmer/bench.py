@@ -1,0 +1,380 @@
+"""``fmer bench``: what one SAC and one FMER update cost, side by side in one process.
+
+Per network size (an env's observation and action dims) and torch thread count, it times
+raw env steps, a SAC update and an FMER update at the config defaults (or ``--set``
+overrides), interleaved round by round so that a busy machine slows both alike, and reports
+medians after warm-up. It counts the matmul FLOPs of one update (backward included) and sets
+the achieved rate beside a large fp32 matmul's on the same threads: a rate near the matmul's
+means the update is compute bound and only fewer FLOPs can make it cheaper.
+
+Clock: on one thread, the main thread's CPU time (``time.thread_time``), which other
+processes on a shared machine cannot inflate; on more threads, wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
+
+from fmer.buffer import Batch
+from fmer.config import make_config, parse_overrides
+from fmer.envs import make_env
+from fmer.nets import ActionBox
+from fmer.train import make_agent
+
+DEFAULT_ENVS = ("HalfCheetah-v5", "kitchen-4", "Humanoid-v5")
+DEFAULT_THREADS = (1, 2)
+MATMUL_N = 1024
+CSV_COLUMNS = ("env", "obs_dim", "act_dim", "threads", "item", "reps", "ms", "clock",
+               "wall_ms", "gflop", "gflop_per_s")
+HEADLINE = "FMER/SAC update time ratio"
+
+
+@dataclass
+class Timing:
+    ms: float  # median, on the clock named by ``clock``
+    wall_ms: float  # median wall time
+    clock: str
+    reps: int
+
+
+def _clock(threads: int) -> tuple[str, Callable[[], float]]:
+    return ("thread_cpu", time.thread_time) if threads == 1 else ("wall", time.perf_counter)
+
+
+def interleaved(fns: dict[str, Callable[[], object]], reps: int, warmup: int,
+                threads: int) -> dict[str, Timing]:
+    """Median time of each callable over ``reps`` rounds after ``warmup``; every round runs
+    all of them once, in order, so that slow phases of a shared machine hit each alike."""
+    if reps < 1 or warmup < 0:
+        raise ValueError(f"need reps >= 1 and warmup >= 0, got reps={reps}, warmup={warmup}")
+    name, clock = _clock(threads)
+    samples: dict[str, list[tuple[float, float]]] = {k: [] for k in fns}
+    for r in range(warmup + reps):
+        for key, fn in fns.items():
+            w0, c0 = time.perf_counter(), clock()
+            fn()
+            c1, w1 = clock(), time.perf_counter()
+            if r >= warmup:
+                samples[key].append(((c1 - c0) * 1e3, (w1 - w0) * 1e3))
+    return {k: Timing(statistics.median(c for c, _ in v), statistics.median(w for _, w in v),
+                      name, reps) for k, v in samples.items()}
+
+
+class FlopCounter(TorchDispatchMode):
+    """Matmul-like FLOPs (torch's own formulas) of everything run inside, backward included.
+
+    torch's FlopCounterMode also tracks modules, which breaks ``autograd.grad``; this does not."""
+
+    def __init__(self):
+        super().__init__()
+        self.flops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.flops += formula(*args, **kwargs, out_val=out)
+        return out
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    with FlopCounter() as counter:
+        fn()
+    return counter.flops
+
+
+def matmul_timing(reps: int, threads: int) -> Timing:
+    a, b = torch.randn(MATMUL_N, MATMUL_N), torch.randn(MATMUL_N, MATMUL_N)
+    return interleaved({"mm": lambda: a @ b}, reps, 2, threads)["mm"]
+
+
+def env_step_timing(env_name: str, steps: int, threads: int) -> Timing:
+    """Raw ``env.step`` with uniform random actions, resetting at episode ends."""
+    env = make_env(env_name, seed=0)
+    env.action_space.seed(0)
+    env.reset(seed=0)
+
+    def step():
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            env.reset()
+
+    timing = interleaved({"step": step}, steps, 10, threads)["step"]
+    env.close()
+    return timing
+
+
+def random_batch(obs_dim: int, act_dim: int, size: int, gen: torch.Generator) -> Batch:
+    """A replay-shaped batch; an update's cost does not depend on the values."""
+    return Batch(obs=torch.randn(size, obs_dim, generator=gen),
+                 actions=torch.rand(size, act_dim, generator=gen) * 2 - 1,
+                 rewards=torch.randn(size, generator=gen),
+                 next_obs=torch.randn(size, obs_dim, generator=gen),
+                 terminated=(torch.rand(size, generator=gen) < 0.01).float())
+
+
+def _env_dims(env_name: str) -> tuple[int, ActionBox]:
+    env = make_env(env_name, seed=0)
+    obs_dim = env.observation_space.shape[0]
+    box = ActionBox(env.action_space.low, env.action_space.high)
+    env.close()
+    return obs_dim, box
+
+
+def _row(env, obs_dim, act_dim, threads, item, timing: Timing, gflop=None):
+    rate = gflop / (timing.ms / 1e3) if gflop is not None else None
+    return {"env": env, "obs_dim": obs_dim, "act_dim": act_dim, "threads": threads,
+            "item": item, "reps": timing.reps, "ms": timing.ms, "clock": timing.clock,
+            "wall_ms": timing.wall_ms, "gflop": gflop, "gflop_per_s": rate}
+
+
+def bench(envs: Iterable[str] = DEFAULT_ENVS, threads: Iterable[int] = DEFAULT_THREADS,
+          reps: int = 10, warmup: int = 3, env_steps: int = 1000, batch_size: int = 256,
+          overrides: dict | None = None, seed: int = 0) -> list[dict]:
+    """Long-format rows (``CSV_COLUMNS``): per thread count the matmul rate, per env and thread
+    count the raw env step, SAC and FMER updates. Restores torch's thread count."""
+    envs, threads = list(envs), sorted(set(threads))
+    if not envs or not threads or min(threads) < 1:
+        raise ValueError(f"need at least one env and positive thread counts, got envs={envs}, "
+                         f"threads={threads}")
+    dims = {name: _env_dims(name) for name in envs}
+    before = torch.get_num_threads()
+    rows = []
+    try:
+        # One thread first: OpenMP workers left spinning by a parallel block would otherwise
+        # share the core with the one-thread measurements.
+        for n in threads:
+            torch.set_num_threads(n)
+            mm = matmul_timing(max(reps, 5), n)
+            rows.append(_row("", None, None, n, "matmul", mm, 2 * MATMUL_N**3 / 1e9))
+            for name in envs:
+                obs_dim, box = dims[name]
+                rows.append(_row(name, obs_dim, box.dim, n, "env_step",
+                                 env_step_timing(name, env_steps, n)))
+                rows += _bench_updates(name, obs_dim, box, n, reps, warmup, batch_size,
+                                       overrides or {}, seed)
+    finally:
+        torch.set_num_threads(before)
+    return rows
+
+
+def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overrides, seed):
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    batch = random_batch(obs_dim, box.dim, batch_size, gen)
+    agents = {}
+    for algo in ("sac", "fmer"):
+        cfg = make_config(name, algo, seed, overrides={**overrides,
+                                                       "train.batch_size": batch_size})
+        agents[algo] = make_agent(cfg, obs_dim, box)
+    flops = {algo: count_flops(lambda a=agent: a.update(batch)) / 1e9
+             for algo, agent in agents.items()}
+    timings = interleaved({algo: (lambda a=agent: a.update(batch))
+                           for algo, agent in agents.items()}, reps, warmup, threads)
+    return [_row(name, obs_dim, box.dim, threads, f"{algo}_update", timings[algo], flops[algo])
+            for algo in agents]
+
+
+# --- reporting -------------------------------------------------------------------------------
+def _lookup(rows, env, threads, item) -> dict | None:
+    for r in rows:
+        if r["env"] == env and r["threads"] == threads and r["item"] == item:
+            return r
+    return None
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    """One wide record per (env, threads), in the order benched."""
+    out = []
+    keys = dict.fromkeys((r["env"], r["threads"]) for r in rows if r["env"])
+    for env, n in keys:
+        sac, fmer = _lookup(rows, env, n, "sac_update"), _lookup(rows, env, n, "fmer_update")
+        step, mm = _lookup(rows, env, n, "env_step"), _lookup(rows, "", n, "matmul")
+        out.append({
+            "env": env, "dims": f"{sac['obs_dim']}/{sac['act_dim']}", "threads": n,
+            "env_steps_per_s": 1e3 / step["ms"], "sac_ms": sac["ms"], "fmer_ms": fmer["ms"],
+            "ratio": fmer["ms"] / sac["ms"], "sac_gflop": sac["gflop"],
+            "fmer_gflop": fmer["gflop"], "fmer_gflop_per_s": fmer["gflop_per_s"],
+            "matmul_gflop_per_s": mm["gflop_per_s"], "clock": sac["clock"],
+        })
+    return out
+
+
+TABLE_COLUMNS = (
+    ("env", "env", "{}"), ("obs/act", "dims", "{}"), ("threads", "threads", "{}"),
+    ("env steps/s", "env_steps_per_s", "{:,.0f}"), ("SAC ms", "sac_ms", "{:.1f}"),
+    ("FMER ms", "fmer_ms", "{:.1f}"), ("FMER/SAC", "ratio", "{:.2f}"),
+    ("SAC GFLOP", "sac_gflop", "{:.2f}"), ("FMER GFLOP", "fmer_gflop", "{:.2f}"),
+    ("FMER GFLOP/s", "fmer_gflop_per_s", "{:.0f}"),
+    ("matmul GFLOP/s", "matmul_gflop_per_s", "{:.0f}"),
+)
+
+
+def format_table(records: list[dict], markdown: bool = False) -> str:
+    header = [h for h, _, _ in TABLE_COLUMNS]
+    body = [[fmt.format(rec[key]) for _, key, fmt in TABLE_COLUMNS] for rec in records]
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
+    widths = [max(len(c) for c in col) for col in zip(header, *body, strict=True)]
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True))
+                     for line in [header, *body])
+
+
+def headline(records: list[dict]) -> tuple[dict, str]:
+    """The first env on the fewest threads, and the last line of every bench."""
+    rec = min(records, key=lambda r: r["threads"])
+    rec = next(r for r in records if r["threads"] == rec["threads"])
+    return rec, f"{HEADLINE}: {rec['ratio']:.2f}"
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r[k] is None else r[k]) for k in CSV_COLUMNS})
+
+
+# --- end to end and the generated page -------------------------------------------------------
+def end_to_end(env: str, algo: str, steps: int, learning_starts: int = 1000,
+               overrides: dict | None = None) -> float:
+    """Env steps/s of ``fmer train`` (a subprocess, one thread) over ``steps`` steps that each
+    make an update, read from the run's train.csv."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    total = learning_starts + steps
+    sets = {"train.total_steps": total, "train.learning_starts": learning_starts,
+            "train.log_every": learning_starts, "train.eval_every": total,
+            "train.eval_episodes": 1, "train.checkpoint_every": total, **(overrides or {})}
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "fmer", "train", "--env", env, "--algo", algo,
+               "--seed", "0", "--out", tmp + "/run"]
+        for k, v in sets.items():
+            cmd += ["--set", f"{k}={v}"]
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        with open(Path(tmp) / "run" / "train.csv") as f:
+            last = list(csv.DictReader(f))[-1]
+    return float(last["env_steps_per_s"])
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, str]:
+    return {"cpu": _cpu_model(), "logical cores": str(os.cpu_count()),
+            "load average (1 min) at start": f"{os.getloadavg()[0]:.1f}",
+            "python": platform.python_version(), "torch": torch.__version__,
+            "os": platform.platform()}
+
+
+def markdown(records: list[dict], info: dict[str, str], e2e: dict[str, float],
+             command: str) -> str:
+    _, line = headline(records)
+    parts = [
+        "# Performance: one SAC and one FMER update, side by side",
+        "",
+        f"Generated by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; do not edit by hand.",
+        "",
+        "## Machine",
+        "",
+        *[f"- {k}: {v}" for k, v in info.items()],
+        "",
+        "## Update cost (batch 256, config defaults, median after warm-up)",
+        "",
+        "One thread: the main thread's CPU time, which other processes on a shared machine "
+        "cannot inflate; two threads: wall time. GFLOP counts the matmuls of one update, "
+        "backward included; `matmul GFLOP/s` is a 1024³ fp32 matmul on the same threads.",
+        "",
+        format_table(records, markdown=True),
+        "",
+        f"**{line}** (the first env, one thread).",
+        "",
+    ]
+    if e2e:
+        parts += ["## End to end: `fmer train` on HalfCheetah-v5 (one thread, wall time)", "",
+                  "| algo | env steps/s (one update per step) |", "|---|---|",
+                  *[f"| {algo} | {rate:.1f} |" for algo, rate in e2e.items()], ""]
+    return "\n".join(parts)
+
+
+# --- command line ----------------------------------------------------------------------------
+def _cli(args: argparse.Namespace) -> int:
+    overrides = parse_overrides(args.set)
+    rows = bench(args.envs, args.threads, args.reps, args.warmup, args.env_steps,
+                 args.batch_size, overrides)
+    records = summary(rows)
+    write_csv(rows, Path(args.csv))
+    print(format_table(records))
+    print(f"CSV: {args.csv}")
+    if args.markdown:
+        e2e = {algo: end_to_end("HalfCheetah-v5", algo, args.train_steps, overrides=overrides)
+               for algo in ("sac", "fmer")} if args.train_steps else {}
+        command = "fmer bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] \
+            else "fmer bench"
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(markdown(records, machine(), e2e, command))
+        print(f"Markdown: {args.markdown}")
+    rec, line = headline(records)
+    print(f"headline: {rec['env']}, {rec['threads']} thread(s), {rec['clock']} clock")
+    print(line)
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "bench", help="time SAC and FMER updates side by side",
+        description="Time raw env steps, a SAC update and an FMER update per network size and "
+                    "thread count in one process; print a table, write CSV; the last line is "
+                    f"'{HEADLINE}: R' (first env, fewest threads).",
+    )
+    p.add_argument("--envs", nargs="+", default=list(DEFAULT_ENVS),
+                   help="envs whose network sizes to bench (default: %(default)s)")
+    p.add_argument("--threads", nargs="+", type=_positive, default=list(DEFAULT_THREADS),
+                   help="torch thread counts (default: %(default)s)")
+    p.add_argument("--reps", type=_positive, default=10, help="timed rounds (default: 10)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default: 3)")
+    p.add_argument("--env-steps", type=_positive, default=1000,
+                   help="raw env steps timed per env (default: 1000)")
+    p.add_argument("--batch-size", type=_positive, default=256)
+    p.add_argument("--csv", default="results/bench/bench.csv", help="long-format CSV output")
+    p.add_argument("--markdown", metavar="PATH",
+                   help="also write a page with the table, the machine and end-to-end "
+                        "`fmer train` env steps/s on HalfCheetah-v5 (e.g. paper/performance.md)")
+    p.add_argument("--train-steps", type=int, default=200,
+                   help="updating steps per algorithm in the end-to-end runs (0: skip them)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for both agents, e.g. --set actor.entropy_batch=64")
+    p.set_defaults(func=_cli)
