@@ -3,6 +3,13 @@
 Every function takes the velocity field as a callable ``v(z, t, s) -> velocity`` (z (B, d),
 t (B, 1), s (B, obs)), so the oracles in the tests can pass closed-form fields. Log-densities
 are in the action cube (-1, 1)^d; the action box's log-det is the agent's business.
+
+A field may also offer ``bind(s)``: the field at fixed states, called as ``(z, t)`` at every
+Euler step with one time for all rows, t (1, 1), so that work on s or t alone is done once
+per trajectory or step. A bound field with closed forms offers
+``velocity_and_divergence(z, t) -> (v, tr J)`` and ``velocity_and_hutchinson(z, t, eps) ->
+(v, mean_p ε_pᵀ J ε_p)``, used instead of autograd unless it sets
+``has_closed_form_divergence = False``.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import torch
 from torch.nn import functional as F
 
 Velocity = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+Bound = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 DIVERGENCES = ("exact", "hutchinson")
 LOGDETS = ("trace", "exact")
@@ -46,8 +54,15 @@ def _check(z0: torch.Tensor, s: torch.Tensor, steps: int) -> None:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
 
 
-def _velocity(v: Velocity, z: torch.Tensor, t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    vel = v(z, t, s)
+def _bind(v: Velocity, s: torch.Tensor) -> Bound:
+    bind = getattr(v, "bind", None)
+    if bind is not None:
+        return bind(s)
+    return lambda z, t: v(z, t.expand(z.shape[0], 1), s)
+
+
+def _velocity(field: Bound, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    vel = field(z, t)
     if vel.shape != z.shape:
         raise ValueError(
             f"velocity field returned shape {tuple(vel.shape)}, z has {tuple(z.shape)}"
@@ -58,10 +73,11 @@ def _velocity(v: Velocity, z: torch.Tensor, t: torch.Tensor, s: torch.Tensor) ->
 def euler_sample(v: Velocity, s: torch.Tensor, z0: torch.Tensor, steps: int) -> torch.Tensor:
     """The latent u = z_K of z_{k+1} = z_k + h v(z_k, k h, s), h = 1/K."""
     _check(z0, s, steps)
+    field = _bind(v, s)
     h = 1.0 / steps
     z = z0
     for k in range(steps):
-        z = z + h * _velocity(v, z, z.new_full((z.shape[0], 1), k * h), s)
+        z = z + h * _velocity(field, z, z.new_full((1, 1), k * h))
     return z
 
 
@@ -94,30 +110,30 @@ def _jacobian(vel: torch.Tensor, z: torch.Tensor, create_graph: bool) -> torch.T
     return _vjp(vel, z, eye, create_graph).transpose(0, 1)
 
 
+def _rademacher(probes: int, z: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Probes ε (P, B, d) of ±1: the one draw both Hutchinson paths share, so that a closed
+    form and autograd see the same ε for the same seed."""
+    return torch.randint(0, 2, (probes, *z.shape), generator=generator, dtype=z.dtype) * 2 - 1
+
+
 def _hutchinson(
-    vel: torch.Tensor,
-    z: torch.Tensor,
-    probes: int,
-    generator: torch.Generator | None,
-    create_graph: bool,
+    vel: torch.Tensor, z: torch.Tensor, eps: torch.Tensor, create_graph: bool
 ) -> torch.Tensor:
     """Unbiased tr J: mean over Rademacher ε of εᵀ J ε, one vector-Jacobian product per probe."""
-    eps = torch.randint(0, 2, (probes, *z.shape), generator=generator, dtype=z.dtype) * 2 - 1
     return (_vjp(vel, z, eps, create_graph) * eps).sum(dim=-1).mean(dim=0)
 
 
-def _has_closed_form(v: Velocity) -> bool:
+def _has_closed_form(field: Bound) -> bool:
     # A field may say that its method does not apply to it (VelocityField of depth ≠ 2).
-    return hasattr(v, "velocity_and_divergence") and getattr(
-        v, "has_closed_form_divergence", True
+    return hasattr(field, "velocity_and_divergence") and getattr(
+        field, "has_closed_form_divergence", True
     )
 
 
 def _step_log_det(
-    v: Velocity,
+    field: Bound,
     z: torch.Tensor,
     t: torch.Tensor,
-    s: torch.Tensor,
     h: float,
     divergence: str,
     logdet: str,
@@ -126,14 +142,19 @@ def _step_log_det(
     need_graph: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One Euler step's velocity and its log-volume change: h tr J or log|det(I + h J)|."""
-    if divergence == "exact" and logdet == "trace" and _has_closed_form(v):
-        vel, div = v.velocity_and_divergence(z, t, s)
+    closed = logdet == "trace" and _has_closed_form(field)
+    if closed and divergence == "exact":
+        vel, div = field.velocity_and_divergence(z, t)
+        return vel, h * div
+    eps = _rademacher(probes, z, generator) if divergence == "hutchinson" else None
+    if closed:
+        vel, div = field.velocity_and_hutchinson(z, t, eps)
         return vel, h * div
     # Autograd needs z as a graph node even when nothing upstream requires grad (e.g. no_grad
     # sampling or a parameter-free field); only then is a detached leaf made.
     with torch.enable_grad():
         zg = z if z.requires_grad else z.detach().requires_grad_(True)
-        vel = _velocity(v, zg, t, s)
+        vel = _velocity(field, zg, t)
         if logdet == "exact":
             jac = _jacobian(vel, zg, need_graph)
             eye = torch.eye(z.shape[-1], dtype=z.dtype)
@@ -141,7 +162,7 @@ def _step_log_det(
         elif divergence == "exact":
             dlog = h * _jacobian(vel, zg, need_graph).diagonal(dim1=-2, dim2=-1).sum(-1)
         else:
-            dlog = h * _hutchinson(vel, zg, probes, generator, need_graph)
+            dlog = h * _hutchinson(vel, zg, eps, need_graph)
     if not need_graph:
         vel, dlog = vel.detach(), dlog.detach()
     return vel, dlog
@@ -164,10 +185,10 @@ def log_prob(
     (``logdet="exact"``: − Σ_k log|det(I + h J_k)|, the Euler map's exact log-volume). With
     ``tanh_correction=False`` it is log p(u|s), the latent's log-density, and a is still tanh(u).
     Differentiable in the field's parameters through the sampler and the divergence terms.
-    ``divergence="exact"`` uses ``v.velocity_and_divergence(z, t, s) -> (v, tr J)`` when the
-    field has it (trace only; a field sets ``has_closed_form_divergence = False`` to opt out),
-    otherwise d batched vector-Jacobian products; ``"hutchinson"`` draws ``probes``
-    Rademacher vectors per step from ``generator`` (torch's global RNG if None).
+    ``divergence="exact"`` uses the bound field's closed form when it has one (trace only,
+    see the module docstring), otherwise d batched vector-Jacobian products; ``"hutchinson"``
+    draws ``probes`` Rademacher vectors per step from ``generator`` (torch's global RNG if
+    None) and uses the closed-form εᵀJε or one vector-Jacobian product per probe.
     """
     _check(z0, s, steps)
     if divergence not in DIVERGENCES:
@@ -181,12 +202,14 @@ def log_prob(
     if not isinstance(probes, int) or probes < 1:
         raise ValueError(f"probes must be a positive int, got {probes!r}")
     need_graph = torch.is_grad_enabled()
+    field = _bind(v, s)
     h = 1.0 / steps
     z = z0
     logp = standard_normal_log_prob(z0)
     for k in range(steps):
-        t = z.new_full((z.shape[0], 1), k * h)
-        vel, dlog = _step_log_det(v, z, t, s, h, divergence, logdet, probes, generator, need_graph)
+        t = z.new_full((1, 1), k * h)
+        vel, dlog = _step_log_det(field, z, t, h, divergence, logdet, probes, generator,
+                                  need_graph)
         logp = logp - dlog
         z = z + h * vel
     if tanh_correction:

@@ -11,6 +11,7 @@ one extra (B×H1)·(H1×H2) product per call instead of d backward passes.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 from torch import nn
@@ -38,13 +39,14 @@ def _tanh(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return th, 1 - th * th
 
 
-# Each activation as (value, value-and-derivative); relu and tanh are there because the config
-# admits them, but the spec wants a smooth one so that the divergence is smooth too.
+# Each activation as (value, value in place, value-and-derivative); relu and tanh are there
+# because the config admits them, but the spec wants a smooth one so that the divergence is
+# smooth too. The in-place form serves sampling without a graph, where nothing keeps inputs.
 ACTIVATIONS = {
-    "silu": (F.silu, _silu),
-    "mish": (F.mish, _mish),
-    "relu": (torch.relu, _relu),
-    "tanh": (torch.tanh, _tanh),
+    "silu": (F.silu, partial(F.silu, inplace=True), _silu),
+    "mish": (F.mish, partial(F.mish, inplace=True), _mish),
+    "relu": (torch.relu, torch.relu_, _relu),
+    "tanh": (torch.tanh, torch.tanh_, _tanh),
 }
 TIME_EMBEDDINGS = ("sinusoidal", "linear")
 
@@ -71,7 +73,7 @@ class VelocityField(nn.Module):
             raise ValueError(f"hidden must be a non-empty list of positive widths, got {hidden}")
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.activation, self.time_embedding = activation, time_embedding
-        self._act, self._act_and_grad = ACTIVATIONS[activation]
+        self._act, self._act_inplace, self._act_and_grad = ACTIVATIONS[activation]
         if time_embedding == "sinusoidal":
             # Angular frequencies 1..100 per unit time, geometric: coarse and fine in t ∈ [0, 1].
             half = SINUSOIDAL_FEATURES // 2
@@ -93,28 +95,80 @@ class VelocityField(nn.Module):
         angle = t * self.freqs.to(t.dtype)
         return torch.cat([torch.sin(angle), torch.cos(angle)], dim=-1)
 
-    def _input(self, z: torch.Tensor, t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        return torch.cat([s, z, self._embed(t)], dim=-1)
+    def bind(self, s: torch.Tensor) -> BoundVelocity:
+        """The field at fixed states s: the first layer's state part is computed once here
+        instead of at every Euler step (it is most of that layer for large observations)."""
+        return BoundVelocity(self, s)
 
     def forward(self, z: torch.Tensor, t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        x = self._input(z, t, s)
-        for layer in self.layers[:-1]:
-            x = self._act(layer(x))
-        return self.layers[-1](x)
+        return self.bind(s)(z, t)
 
     def velocity_and_divergence(
         self, z: torch.Tensor, t: torch.Tensor, s: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(v, tr ∂v/∂z)``, shapes (B, d) and (B,); exact, differentiable in θ."""
+        return self.bind(s).velocity_and_divergence(z, t)
+
+
+class BoundVelocity:
+    """v_θ(·, ·, s) for fixed states s: ``__call__(z, t)`` and, for two hidden layers, the
+    divergence in closed form, exact or as Hutchinson's εᵀJε for given probes.
+
+    The first layer on ``[s, z, emb(t)]`` is split by input block, W1 x = W1_s s + W1_z z +
+    W1_t emb(t): the same function, with the state block evaluated once per bind.
+    """
+
+    def __init__(self, net: VelocityField, s: torch.Tensor):
+        if s.dim() != 2 or s.shape[1] != net.obs_dim:
+            raise ValueError(f"s must have shape (batch, {net.obs_dim}), got {tuple(s.shape)}")
+        self.net = net
+        self.has_closed_form_divergence = net.has_closed_form_divergence
+        w1 = net.layers[0].weight
+        o, d = net.obs_dim, net.act_dim
+        self._w1z, self._w1t = w1[:, o : o + d], w1[:, o + d :]
+        self._state = F.linear(s, w1[:, :o], net.layers[0].bias)  # (B, H1)
+
+    def _first(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        # addmm's backward keeps its inputs, not its output: adding in place is safe.
+        time_part = F.linear(self.net._embed(t), self._w1t)
+        return torch.addmm(self._state, z, self._w1z.T).add_(time_part)
+
+    def __call__(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """v at z (B, d) and times t, (B, 1) or one time for all rows, (1, 1)."""
+        net = self.net
+        act = net._act if torch.is_grad_enabled() else net._act_inplace
+        x = act(self._first(z, t))
+        for layer in net.layers[1:-1]:
+            x = act(layer(x))
+        return net.layers[-1](x)
+
+    def _hidden(self, z: torch.Tensor, t: torch.Tensor):
         if not self.has_closed_form_divergence:
             raise ValueError(
                 f"closed-form divergence needs exactly 2 hidden layers, this net has "
-                f"{len(self.layers) - 1}; use fmer.flow's autograd divergence instead"
+                f"{len(self.net.layers) - 1}; use fmer.flow's autograd divergence instead"
             )
-        l1, l2, l3 = self.layers
-        a1, d1 = self._act_and_grad(l1(self._input(z, t, s)))
-        a2, d2 = self._act_and_grad(l2(a1))
-        w1z = l1.weight[:, self.obs_dim : self.obs_dim + self.act_dim]  # (H1, d)
-        coupling = l2.weight * (w1z @ l3.weight).T  # (H2, H1)
+        a1, d1 = self.net._act_and_grad(self._first(z, t))
+        a2, d2 = self.net._act_and_grad(self.net.layers[1](a1))
+        return a2, d1, d2
+
+    def velocity_and_divergence(
+        self, z: torch.Tensor, t: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(v, tr ∂v/∂z)``, shapes (B, d) and (B,); exact, differentiable in θ."""
+        a2, d1, d2 = self._hidden(z, t)
+        _, l2, l3 = self.net.layers
+        coupling = l2.weight * (self._w1z @ l3.weight).T  # (H2, H1)
         div = ((d1 @ coupling.T) * d2).sum(dim=-1)
         return l3(a2), div
+
+    def velocity_and_hutchinson(
+        self, z: torch.Tensor, t: torch.Tensor, eps: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(v, mean_p ε_pᵀ J ε_p)`` for probes eps (P, B, d), the value an autograd
+        vector-Jacobian product gives, as a forward product J ε = W3 (σ'(h2) ∘ W2 (σ'(h1) ∘
+        W1_z ε)): one (B×H1)·(H1×H2) product per probe and no double backward."""
+        a2, d1, d2 = self._hidden(z, t)
+        _, l2, l3 = self.net.layers
+        jeps = F.linear(d2 * F.linear(d1 * F.linear(eps, self._w1z), l2.weight), l3.weight)
+        return l3(a2), (jeps * eps).sum(dim=-1).mean(dim=0)
