@@ -14,7 +14,9 @@ ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "mish": nn.Mish, "tanh": nn.Tan
 def mlp(inp: int, hidden: list[int], out: int, activation: str = "relu") -> nn.Sequential:
     layers: list[nn.Module] = []
     for width in hidden:
-        layers += [nn.Linear(inp, width), ACTIVATIONS[activation]()]
+        # ReLU may overwrite the Linear output it follows: that output is not kept for backward.
+        act = nn.ReLU(inplace=True) if activation == "relu" else ACTIVATIONS[activation]()
+        layers += [nn.Linear(inp, width), act]
         inp = width
     layers.append(nn.Linear(inp, out))
     return nn.Sequential(*layers)
