@@ -48,6 +48,8 @@ def test_tiny_bench_prints_a_table_writes_csv_and_ends_with_the_ratio(tmp_path):
     text = page.read_text()
     assert "| HalfCheetah-v5 | 17/6 | 1 |" in text
     assert lines[-1] in text and "do not edit by hand" in text
+    assert "## Cheaper settings" in text and "| entropy term on 64 states |" in text
+    assert "## The entropy term on fewer states" in text
     assert "End to end" not in text  # --train-steps 0
 
 
@@ -56,10 +58,19 @@ def test_end_to_end_reads_the_rate_of_a_real_training_run():
     assert 0 < rate < 1e5
     records = [{"env": "Pendulum-v1", "dims": "3/1", "threads": 1, "env_steps_per_s": 1e4,
                 "sac_ms": 1.0, "fmer_ms": 2.0, "ratio": 2.0, "sac_gflop": 0.1, "fmer_gflop": 1.0,
-                "fmer_gflop_per_s": 100.0, "matmul_gflop_per_s": 150.0, "clock": "thread_cpu"}]
-    text = bench.markdown(records, bench.machine(), {"sac": rate}, "fmer bench")
-    assert f"| sac | {rate:.1f} |" in text
+                "fmer_gflop_per_s": 100.0, "matmul_gflop_per_s": 150.0, "clock": "thread_cpu",
+                "floor_ratio": 1.0 / 150.0 * 1e3}]
+    text = bench.markdown(records, bench.machine(), "fmer bench", e2e={"sac": rate})
     assert text.rstrip().endswith(f"| sac | {rate:.1f} |")
+
+
+def test_entropy_on_fewer_states_is_noisier():
+    rows = bench.entropy_noise("Pendulum-v1", sizes=(64, 8), draws=12,
+                               overrides={"actor.hidden": [32, 32]})
+    assert [r["entropy_batch"] for r in rows] == [64, 8]
+    big, small = rows
+    assert small["estimate_std"] > 1.5 * big["estimate_std"] > 0  # ~ sqrt(64 / 8) = 2.8
+    assert small["grad_rel_std"] > big["grad_rel_std"] > 0
 
 
 def test_bad_arguments_are_refused():
