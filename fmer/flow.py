@@ -168,27 +168,25 @@ def _step_log_det(
     return vel, dlog
 
 
-def log_prob(
+def latent_log_prob(
     v: Velocity,
     s: torch.Tensor,
     z0: torch.Tensor,
     steps: int,
     divergence: str = "exact",
     logdet: str = "trace",
-    tanh_correction: bool = True,
     probes: int = 1,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(a, log π(a|s))`` for the action a = tanh(u) that z0 flows to; shapes (B, d), (B,).
+    """``(u, log p(u|s))``: the latent that z0 flows to and its log-density, (B, d) and (B,).
 
-    log π = log N(z0) − Σ_k h tr J_k − Σ_j log(1 − tanh²(u_j)) with J_k = ∂v/∂z at step k
-    (``logdet="exact"``: − Σ_k log|det(I + h J_k)|, the Euler map's exact log-volume). With
-    ``tanh_correction=False`` it is log p(u|s), the latent's log-density, and a is still tanh(u).
-    Differentiable in the field's parameters through the sampler and the divergence terms.
-    ``divergence="exact"`` uses the bound field's closed form when it has one (trace only,
-    see the module docstring), otherwise d batched vector-Jacobian products; ``"hutchinson"``
-    draws ``probes`` Rademacher vectors per step from ``generator`` (torch's global RNG if
-    None) and uses the closed-form εᵀJε or one vector-Jacobian product per probe.
+    log p(u|s) = log N(z0) − Σ_k h tr J_k with J_k = ∂v/∂z at step k (``logdet="exact"``:
+    − Σ_k log|det(I + h J_k)|, the Euler map's exact log-volume). Differentiable in the
+    field's parameters through the sampler and the divergence terms. ``divergence="exact"``
+    uses the bound field's closed form when it has one (trace only, see the module docstring),
+    otherwise d batched vector-Jacobian products; ``"hutchinson"`` draws ``probes`` Rademacher
+    vectors per step from ``generator`` (torch's global RNG if None) and uses the closed-form
+    εᵀJε or one vector-Jacobian product per probe.
     """
     _check(z0, s, steps)
     if divergence not in DIVERGENCES:
@@ -212,6 +210,26 @@ def log_prob(
                                   need_graph)
         logp = logp - dlog
         z = z + h * vel
+    return z, logp
+
+
+def log_prob(
+    v: Velocity,
+    s: torch.Tensor,
+    z0: torch.Tensor,
+    steps: int,
+    divergence: str = "exact",
+    logdet: str = "trace",
+    tanh_correction: bool = True,
+    probes: int = 1,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(a, log π(a|s))`` for the action a = tanh(u) that z0 flows to; shapes (B, d), (B,).
+
+    log π = log p(u|s) − Σ_j log(1 − tanh²(u_j)), see ``latent_log_prob``. With
+    ``tanh_correction=False`` it is log p(u|s), the latent's log-density, and a is still tanh(u).
+    """
+    u, logp = latent_log_prob(v, s, z0, steps, divergence, logdet, probes, generator)
     if tanh_correction:
-        logp = logp - tanh_log_det_jacobian(z)
-    return torch.tanh(z), logp
+        logp = logp - tanh_log_det_jacobian(u)
+    return torch.tanh(u), logp
