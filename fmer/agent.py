@@ -139,8 +139,8 @@ class FMER:
         return solve_temperature(q, t.ess_target, t.min, t.max)
 
     def _entropies(self, s: torch.Tensor, z0: torch.Tensor, logp: torch.Tensor):
-        """(entropy_corrected, entropy_latent) of one sample: the two differ by the tanh term,
-        so only the latent u is recomputed (no gradient) to get the term the loss lacks."""
+        """(entropy_corrected, entropy_latent) of one sample: they differ by the tanh term,
+        so the latent u is recomputed (no gradient) to get the term ``logp`` lacks or has."""
         with torch.no_grad():
             u = flow.euler_sample(self.velocity, s, z0, self.steps)
             tanh_term = flow.tanh_log_det_jacobian(u).mean().item()
@@ -189,7 +189,7 @@ class FMER:
             "cfm_loss": loss_cfm.item(),
             "alpha": alpha,
             "alpha_loss": alpha_loss,
-            "entropy": -logp.mean().item(),
+            "entropy": corrected if self.tanh_correction else latent,
             "entropy_corrected": corrected,
             "entropy_latent": latent,
             "tau": tau,
