@@ -90,12 +90,19 @@ class FMER:
     def alpha(self) -> float:
         return self.fixed_alpha if self.fixed_alpha is not None else self.log_alpha.exp().item()
 
-    def _log_pi(self, s: torch.Tensor, z0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(a, log π(a|s)) in env units, the density the agent uses (latent without the tanh
-        correction); differentiable through the sampler when grad is enabled."""
-        a, logp = flow.log_prob(self.velocity, s, z0, self.steps,
-                                tanh_correction=self.tanh_correction, **self.flow_kwargs)
-        return a, logp - self.box.log_det
+    def _log_pi(self, s: torch.Tensor, z0: torch.Tensor):
+        """(a, log π(a|s), tanh term Σ_j log(1 − a_j²)) for the action z0 flows to.
+
+        log π is in env units and is the density the agent uses everywhere (actor, α, critic):
+        the latent's log p(u|s) when ``entropy.tanh_correction`` is false. The tanh term comes
+        back either way, so both entropies are known from one sample. Differentiable through
+        the sampler when grad is enabled.
+        """
+        u, logp = flow.latent_log_prob(self.velocity, s, z0, self.steps, **self.flow_kwargs)
+        tanh_term = flow.tanh_log_det_jacobian(u)
+        if self.tanh_correction:
+            logp = logp - tanh_term
+        return torch.tanh(u), logp - self.box.log_det, tanh_term
 
     def _sample_latent(self, s: torch.Tensor) -> torch.Tensor:
         return flow.euler_sample(self.velocity, s, torch.randn(s.shape[0], self.act_dim),
@@ -114,7 +121,7 @@ class FMER:
         with torch.no_grad():
             if self.entropy_bonus and alpha > 0:
                 z0 = torch.randn(batch.next_obs.shape[0], self.act_dim)
-                next_a, next_logp = self._log_pi(batch.next_obs, z0)
+                next_a, next_logp, _ = self._log_pi(batch.next_obs, z0)
                 next_v = (self.critic.min_q(batch.next_obs, next_a, target=True)
                           - alpha * next_logp)
             else:  # the α log π term is zero or switched off: skip the divergence cost
@@ -138,17 +145,6 @@ class FMER:
             return t.fixed
         return solve_temperature(q, t.ess_target, t.min, t.max)
 
-    def _entropies(self, s: torch.Tensor, z0: torch.Tensor, logp: torch.Tensor):
-        """(entropy_corrected, entropy_latent) of one sample: they differ by the tanh term,
-        so the latent u is recomputed (no gradient) to get the term ``logp`` lacks or has."""
-        with torch.no_grad():
-            u = flow.euler_sample(self.velocity, s, z0, self.steps)
-            tanh_term = flow.tanh_log_det_jacobian(u).mean().item()
-        used = -logp.mean().item()
-        if self.tanh_correction:
-            return used, used - tanh_term
-        return used + tanh_term, used
-
     def update(self, batch: Batch) -> dict[str, float]:
         alpha = self.alpha
         critic_loss = self._critic_step(batch, alpha)
@@ -163,11 +159,11 @@ class FMER:
         s_e = obs[: self.entropy_batch or None]
         z0 = torch.randn(s_e.shape[0], self.act_dim)
         if alpha > 0:
-            _, logp = self._log_pi(s_e, z0)
+            _, logp, tanh_term = self._log_pi(s_e, z0)
             loss = loss_cfm + alpha * logp.mean()
         else:  # no entropy term: measure the entropy only, without a graph
             with torch.no_grad():
-                _, logp = self._log_pi(s_e, z0)
+                _, logp, tanh_term = self._log_pi(s_e, z0)
             loss = loss_cfm
         self.actor_optim.zero_grad(set_to_none=True)
         loss.backward()
@@ -183,13 +179,17 @@ class FMER:
             alpha_loss = a_loss.item()
         self.tau = tau
 
-        corrected, latent = self._entropies(s_e, z0, logp)
+        # both entropies from the one sample, so the no-tanh ablation's bias shows
+        entropy = -logp.mean().item()
+        tanh_mean = tanh_term.detach().mean().item()
+        corrected, latent = ((entropy, entropy - tanh_mean) if self.tanh_correction
+                             else (entropy + tanh_mean, entropy))
         return {
             "critic_loss": critic_loss,
             "cfm_loss": loss_cfm.item(),
             "alpha": alpha,
             "alpha_loss": alpha_loss,
-            "entropy": corrected if self.tanh_correction else latent,
+            "entropy": entropy,
             "entropy_corrected": corrected,
             "entropy_latent": latent,
             "tau": tau,
