@@ -177,8 +177,9 @@ def bench(envs: Iterable[str] = DEFAULT_ENVS, threads: Iterable[int] = DEFAULT_T
             rows.append(_row("", None, None, n, "matmul", mm, 2 * MATMUL_N**3 / 1e9))
             for name in envs:
                 obs_dim, box = dims[name]
-                rows.append(_row(name, obs_dim, box.dim, n, "env_step",
-                                 env_step_timing(name, env_steps, n)))
+                if n == threads[0]:  # torch's threads do not step the simulator
+                    rows.append(_row(name, obs_dim, box.dim, n, "env_step",
+                                     env_step_timing(name, env_steps, n)))
                 rows += _bench_updates(name, obs_dim, box, n, reps, warmup, batch_size,
                                        overrides or {}, seed)
     finally:
@@ -258,7 +259,8 @@ def summary(rows: list[dict]) -> list[dict]:
     keys = dict.fromkeys((r["env"], r["threads"]) for r in rows if r["env"])
     for env, n in keys:
         sac, fmer = _lookup(rows, env, n, "sac_update"), _lookup(rows, env, n, "fmer_update")
-        step, mm = _lookup(rows, env, n, "env_step"), _lookup(rows, "", n, "matmul")
+        step = next(r for r in rows if r["env"] == env and r["item"] == "env_step")
+        mm = _lookup(rows, "", n, "matmul")
         out.append({
             "env": env, "dims": f"{sac['obs_dim']}/{sac['act_dim']}", "threads": n,
             "env_steps_per_s": 1e3 / step["ms"], "sac_ms": sac["ms"], "fmer_ms": fmer["ms"],
