@@ -96,3 +96,12 @@ def test_round_trip_and_diff():
     assert config_from_dict(cfg.to_dict()) == cfg
     other = make_config(env="Pendulum-v1", algo="fmer-no-ess", seed=4)
     assert diff(cfg, other) == ["seed", "temperature.ess_tuning"]
+
+
+def test_algorithm_defaults_yield_to_the_budget_and_set():
+    assert make_config(env="Pendulum-v1", algo="sac").alpha.initial == 1.0
+    assert make_config(env="Pendulum-v1", algo="fmer-no-ess").alpha.initial == 0.05
+    base = {"alpha": {"initial": 0.3}}
+    assert make_config(env="Pendulum-v1", algo="fmer", base=base).alpha.initial == 0.3
+    cfg = make_config(env="Pendulum-v1", algo="fmer", overrides={"alpha.initial": 0.2})
+    assert cfg.alpha.initial == 0.2
