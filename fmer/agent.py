@@ -14,6 +14,7 @@ Log-densities are in env units: the flow's cube density minus ``box.log_det`` (`
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -85,6 +86,8 @@ class FMER:
         self.log_alpha = torch.tensor(math.log(al.initial), requires_grad=True)
         self.alpha_optim = torch.optim.Adam([self.log_alpha], lr=al.lr)
         self.tau = cfg.temperature.fixed
+        # timer(name) is entered around each part of an update; fmer.bench sets a recorder.
+        self.timer = contextlib.nullcontext
 
     @property
     def alpha(self) -> float:
@@ -118,7 +121,7 @@ class FMER:
         return torch.tanh(u).squeeze(0).numpy().astype(np.float32)
 
     def _critic_step(self, batch: Batch, alpha: float) -> float:
-        with torch.no_grad():
+        with self.timer("critic_target"), torch.no_grad():
             if self.entropy_bonus and alpha > 0:
                 z0 = torch.randn(batch.next_obs.shape[0], self.act_dim)
                 next_a, next_logp, _ = self._log_pi(batch.next_obs, z0)
@@ -128,16 +131,15 @@ class FMER:
                 next_a = torch.tanh(self._sample_latent(batch.next_obs))
                 next_v = self.critic.min_q(batch.next_obs, next_a, target=True)
             td_target = batch.rewards + self.gamma * (1.0 - batch.terminated) * next_v
-        return self.critic.update(batch.obs, batch.actions, td_target)
+        with self.timer("critic_step"):
+            return self.critic.update(batch.obs, batch.actions, td_target)
 
     @torch.no_grad()
     def _candidates(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """N latents per state from the current policy, (B, N, d), and their min-Q, (B, N)."""
         b, n = s.shape[0], self.n_candidates
-        s_rep = s.repeat_interleave(n, dim=0)
-        u = self._sample_latent(s_rep)
-        q = self.critic.min_q(s_rep, torch.tanh(u))
-        return u.view(b, n, self.act_dim), q.view(b, n)
+        u = self._sample_latent(s.repeat_interleave(n, dim=0)).view(b, n, self.act_dim)
+        return u, self.critic.min_q(s, torch.tanh(u))
 
     def _temperature(self, q: torch.Tensor) -> float:
         t = self.temperature
@@ -151,32 +153,38 @@ class FMER:
 
         obs = batch.obs
         s_c = obs[: self.candidate_states or None]
-        u_c, q_c = self._candidates(s_c)
-        tau = self._temperature(q_c)
-        w = candidate_weights(q_c, tau, self.weighting)
-        loss_cfm = cfm_loss(self.velocity, s_c, u_c, w)
-
-        s_e = obs[: self.entropy_batch or None]
-        z0 = torch.randn(s_e.shape[0], self.act_dim)
-        if alpha > 0:
-            _, logp, tanh_term = self._log_pi(s_e, z0)
-            loss = loss_cfm + alpha * logp.mean()
-        else:  # no entropy term: measure the entropy only, without a graph
-            with torch.no_grad():
-                _, logp, tanh_term = self._log_pi(s_e, z0)
-            loss = loss_cfm
+        with self.timer("candidates"):
+            u_c, q_c = self._candidates(s_c)
+        with self.timer("alpha_tau"):
+            tau = self._temperature(q_c)
+            w = candidate_weights(q_c, tau, self.weighting)
+        # The two actor terms share no graph: backward each where it is built (the gradients
+        # add up in .grad as for their sum), so that each part's time is its own.
         self.actor_optim.zero_grad(set_to_none=True)
-        loss.backward()
-        self.actor_optim.step()
+        with self.timer("cfm"):
+            loss_cfm = cfm_loss(self.velocity, s_c, u_c, w)
+            loss_cfm.backward()
+        with self.timer("entropy"):
+            s_e = obs[: self.entropy_batch or None]
+            z0 = torch.randn(s_e.shape[0], self.act_dim)
+            if alpha > 0:
+                _, logp, tanh_term = self._log_pi(s_e, z0)
+                (alpha * logp.mean()).backward()
+            else:  # no entropy term: measure the entropy only, without a graph
+                with torch.no_grad():
+                    _, logp, tanh_term = self._log_pi(s_e, z0)
+        with self.timer("actor_step"):
+            self.actor_optim.step()
 
         logp = logp.detach()
         alpha_loss = 0.0
-        if self.fixed_alpha is None:
-            a_loss = -(self.log_alpha * (logp + self.target_entropy)).mean()
-            self.alpha_optim.zero_grad(set_to_none=True)
-            a_loss.backward()
-            self.alpha_optim.step()
-            alpha_loss = a_loss.item()
+        with self.timer("alpha_tau"):
+            if self.fixed_alpha is None:
+                a_loss = -(self.log_alpha * (logp + self.target_entropy)).mean()
+                self.alpha_optim.zero_grad(set_to_none=True)
+                a_loss.backward()
+                self.alpha_optim.step()
+                alpha_loss = a_loss.item()
         self.tau = tau
 
         # both entropies from the one sample, so the no-tanh ablation's bias shows

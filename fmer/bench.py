@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,7 +60,7 @@ ENTROPY_BATCHES = (256, 128, 64)
 @dataclass
 class Timing:
     ms: float  # median, on the clock named by ``clock``
-    wall_ms: float  # median wall time
+    wall_ms: float | None  # median wall time (None for the parts of an update)
     clock: str
     reps: int
 
@@ -187,6 +188,40 @@ def bench(envs: Iterable[str] = DEFAULT_ENVS, threads: Iterable[int] = DEFAULT_T
     return rows
 
 
+class Sections:
+    """Receives an agent's ``timer(name)`` calls: the time of each named part of an update.
+
+    The caller times the whole update as ``"update"`` and ends it with ``close_update()``;
+    ``medians(skip)`` drops the first ``skip`` updates and adds ``rest``, the time no part
+    covers, per update (medians of parts do not add up)."""
+
+    def __init__(self, threads: int):
+        self.clock_name, self.clock = _clock(threads)
+        self.current: dict[str, float] = {}
+        self.updates: list[dict[str, float]] = []
+
+    @contextmanager
+    def __call__(self, name: str):
+        t0 = self.clock()
+        try:
+            yield
+        finally:
+            self.current[name] = self.current.get(name, 0.0) + (self.clock() - t0) * 1e3
+
+    def close_update(self) -> None:
+        self.updates.append(self.current)
+        self.current = {}
+
+    def medians(self, skip: int) -> dict[str, float]:
+        kept = self.updates[skip:]
+        names = [k for k in dict.fromkeys(k for u in kept for k in u) if k != "update"]
+        out = {k: statistics.median(u.get(k, 0.0) for u in kept) for k in names}
+        if names:
+            out["rest"] = statistics.median(u["update"] - sum(u.get(k, 0.0) for k in names)
+                                            for u in kept)
+        return out
+
+
 def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overrides, seed):
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -198,10 +233,25 @@ def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overri
         agents[algo] = make_agent(cfg, obs_dim, box)
     flops = {algo: count_flops(lambda a=agent: a.update(batch)) / 1e9
              for algo, agent in agents.items()}
-    timings = interleaved({algo: (lambda a=agent: a.update(batch))
-                           for algo, agent in agents.items()}, reps, warmup, threads)
-    return [_row(name, obs_dim, box.dim, threads, f"{algo}_update", timings[algo], flops[algo])
+    sections = Sections(threads)
+    agents["fmer"].timer = sections
+
+    def fmer_update():
+        with sections("update"):
+            agents["fmer"].update(batch)
+        sections.close_update()
+
+    timings = interleaved({"sac": lambda: agents["sac"].update(batch), "fmer": fmer_update},
+                          reps, warmup, threads)
+    parts = sections.medians(warmup)
+    if not parts:
+        raise RuntimeError("the FMER agent timed no parts of its update through its `timer`")
+    rows = [_row(name, obs_dim, box.dim, threads, f"{algo}_update", timings[algo], flops[algo])
             for algo in agents]
+    for part, ms in parts.items():
+        rows.append(_row(name, obs_dim, box.dim, threads, f"fmer_{part}",
+                         Timing(ms, None, sections.clock_name, reps)))
+    return rows
 
 
 def entropy_noise(env_name: str, sizes: Iterable[int] = ENTROPY_BATCHES, draws: int = 32,
@@ -289,6 +339,24 @@ NOISE_COLUMNS = (("entropy_batch", "entropy_batch", "{}"),
                  ("gradient relative std", "grad_rel_std", "{:.2f}"))
 
 
+def parts_summary(rows: list[dict]) -> tuple[list[dict], tuple]:
+    """The FMER update's parts per (env, threads) and the columns to print them with."""
+    names = list(dict.fromkeys(r["item"][5:] for r in rows if r["item"].startswith("fmer_")
+                               and r["item"] != "fmer_update"))
+    out = []
+    for env, n in dict.fromkeys((r["env"], r["threads"]) for r in rows if r["env"]):
+        total = _lookup(rows, env, n, "fmer_update")["ms"]
+        rec = {"env": env, "threads": n, "fmer_ms": total}
+        for part in names:
+            found = _lookup(rows, env, n, f"fmer_{part}")
+            rec[part] = found["ms"] if found else 0.0
+        out.append(rec)
+    columns = (("env", "env", "{}"), ("threads", "threads", "{}"),
+               ("FMER ms", "fmer_ms", "{:.1f}"),
+               *((p.replace("_", " "), p, "{:.1f}") for p in names))
+    return out, columns
+
+
 def format_table(records: list[dict], columns=TABLE_COLUMNS, markdown: bool = False) -> str:
     header = [h for h, _, _ in columns]
     body = [[fmt.format(rec[key]) for _, key, fmt in columns] for rec in records]
@@ -357,7 +425,7 @@ def machine() -> dict[str, str]:
 
 def markdown(records: list[dict], info: dict[str, str], command: str,
              e2e: dict[str, float] | None = None, alternatives: list[dict] | None = None,
-             noise: list[dict] | None = None) -> str:
+             noise: list[dict] | None = None, by_part: tuple | None = None) -> str:
     rec, line = headline(records)
     parts = [
         "# Performance: one SAC and one FMER update, side by side",
@@ -381,6 +449,11 @@ def markdown(records: list[dict], info: dict[str, str], command: str,
         f"**{line}** ({rec['env']}, {rec['threads']} thread(s)).",
         "",
     ]
+    if by_part:
+        parts += ["### FMER's update by part (ms, same clock)", "",
+                  "Each part as the agent times it inside the update; `rest` is what no part "
+                  "covers (reading the metrics out).", "",
+                  format_table(*by_part, markdown=True), ""]
     if alternatives:
         parts += [f"## Cheaper settings ({rec['env']}, {rec['threads']} thread(s))", "",
                   "Not the defaults: the spec keeps these [ours] knobs at all states and 16 "
@@ -408,8 +481,9 @@ def alternatives(env: str, reps: int, warmup: int, batch_size: int, overrides: d
     try:
         out = []
         for name, alt in ALTERNATIVES.items():
-            sac, fmer = _bench_updates(env, obs_dim, box, 1, reps, warmup, batch_size,
-                                       {**overrides, **alt}, seed)
+            rows = _bench_updates(env, obs_dim, box, 1, reps, warmup, batch_size,
+                                  {**overrides, **alt}, seed)
+            sac, fmer = (_lookup(rows, env, 1, f"{a}_update") for a in ("sac", "fmer"))
             out.append({"setting": name, "sac_ms": sac["ms"], "fmer_ms": fmer["ms"],
                         "ratio": fmer["ms"] / sac["ms"]})
     finally:
@@ -422,8 +496,11 @@ def _cli(args: argparse.Namespace) -> int:
     rows = bench(args.envs, args.threads, args.reps, args.warmup, args.env_steps,
                  args.batch_size, overrides)
     records = summary(rows)
+    parts, part_columns = parts_summary(rows)
     write_csv(rows, Path(args.csv))
     print(format_table(records))
+    print("FMER's update by part, ms:")
+    print(format_table(parts, part_columns))
     print(f"CSV: {args.csv}")
     rec, line = headline(records)
     if args.markdown:
@@ -436,7 +513,8 @@ def _cli(args: argparse.Namespace) -> int:
         command = "fmer bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] \
             else "fmer bench"
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(markdown(records, machine(), command, e2e, alts, noise))
+        Path(args.markdown).write_text(markdown(records, machine(), command, e2e, alts, noise,
+                                                (parts, part_columns)))
         print(f"Markdown: {args.markdown}")
     print(f"headline: {rec['env']}, {rec['threads']} thread(s), {rec['clock']} clock")
     print(line)

@@ -7,6 +7,7 @@ import copy
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "mish": nn.Mish, "tanh": nn.Tanh}
 
@@ -23,16 +24,31 @@ def mlp(inp: int, hidden: list[int], out: int, activation: str = "relu") -> nn.S
 
 
 class TwinQ(nn.Module):
-    """Two independent Q(s, a) heads; ``forward`` returns both, shape (2, B)."""
+    """Two independent Q(s, a) heads; ``forward`` returns both, shape (2, B), or (2, B, N)
+    for N actions per state."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: list[int]):
         super().__init__()
+        self.obs_dim = obs_dim
         self.q1 = mlp(obs_dim + act_dim, hidden, 1)
         self.q2 = mlp(obs_dim + act_dim, hidden, 1)
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([obs, act], dim=-1)
-        return torch.stack([self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)])
+        """obs (B, obs) with act (B, d) or (B, N, d). For N actions per state the first
+        layer's state part is computed once per state, not per action: W [s, a] = W_s s + W_a a."""
+        if act.dim() == 2:
+            x = torch.cat([obs, act], dim=-1)
+            return torch.stack([self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)])
+        if act.dim() != 3 or act.shape[0] != obs.shape[0]:
+            raise ValueError(f"act must be (B, d) or (B, N, d) for obs {tuple(obs.shape)}, "
+                             f"got {tuple(act.shape)}")
+        return torch.stack([self._per_state(q, obs, act) for q in (self.q1, self.q2)])
+
+    def _per_state(self, q: nn.Sequential, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        first, o = q[0], self.obs_dim
+        state = F.linear(obs, first.weight[:, :o], first.bias).unsqueeze(1)  # (B, 1, H)
+        h = (F.linear(act, first.weight[:, o:]) + state).flatten(0, 1)  # (B·N, H)
+        return q[1:](h).view(act.shape[:2])
 
 
 class Critic:

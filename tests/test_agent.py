@@ -104,7 +104,7 @@ def _flat_critic_updates(alpha, n_updates=30):
     agent = _agent({"alpha.fixed": alpha, "actor.candidates": 8})
     _narrow(agent)
     # a constant critic: the candidates' weights are uniform, only the entropy term can steer
-    agent.critic.min_q = lambda obs, act, target=False: torch.zeros(obs.shape[0])
+    agent.critic.min_q = lambda obs, act, target=False: torch.zeros(act.shape[:-1])
     batch = _batch(3, 1)
     s = batch.obs[:1]
     before = _entropy(agent, s)

@@ -10,6 +10,7 @@ import torch
 from conftest import run_fmer
 
 from fmer import bench, flow
+from fmer.nets import Critic
 from fmer.velocity import VelocityField
 
 F64 = torch.float64
@@ -37,11 +38,18 @@ def test_tiny_bench_prints_a_table_writes_csv_and_ends_with_the_ratio(tmp_path):
         rows = list(reader)
     items = {r["item"] for r in rows}
     assert {"matmul", "env_step", "sac_update", "fmer_update"} <= items
+    parts = {"fmer_critic_target", "fmer_critic_step", "fmer_candidates", "fmer_alpha_tau",
+             "fmer_cfm", "fmer_entropy", "fmer_actor_step", "fmer_rest"}
+    assert parts <= items, items
     by_item = {r["item"]: r for r in rows if r["env"] == "HalfCheetah-v5"}
     sac, fmer = by_item["sac_update"], by_item["fmer_update"]
     assert sac["clock"] == "thread_cpu" and int(sac["reps"]) == 2
     assert float(fmer["ms"]) / float(sac["ms"]) == pytest.approx(ratio, abs=0.006)
     assert float(fmer["gflop"]) > 5 * float(sac["gflop"]) > 0  # 16 candidates × 10 Euler steps
+    part_ms = {item: float(by_item[item]["ms"]) for item in parts}
+    assert all(ms >= 0 for item, ms in part_ms.items() if item != "fmer_rest")
+    assert sum(part_ms.values()) == pytest.approx(float(fmer["ms"]), rel=0.5)
+    assert "critic target" in proc.stdout and "candidates" in proc.stdout
     assert float(fmer["gflop_per_s"]) == pytest.approx(
         float(fmer["gflop"]) / float(fmer["ms"]) * 1e3, rel=1e-6)
 
@@ -189,6 +197,20 @@ def test_graph_free_sampling_is_the_plain_euler_loop():
         z = z + 0.1 * _reference_forward(net, z, torch.full((n, 1), k / 10), s)
     torch.testing.assert_close(u, z, rtol=1e-5, atol=1e-5)
     assert not math.isclose(u.std().item(), z0.std().item(), rel_tol=1e-3), "flow barely acts"
+
+
+def test_candidates_scored_per_state_equal_the_repeated_rows():
+    critic = Critic(5, 3, [16, 16], 1e-3, 0.005)
+    s, a = torch.randn(4, 5), torch.rand(4, 6, 3) * 2 - 1
+    per_state = critic.min_q(s, a)
+    rows = critic.min_q(s.repeat_interleave(6, dim=0), a.reshape(24, 3)).view(4, 6)
+    torch.testing.assert_close(per_state, rows, rtol=1e-6, atol=1e-6)
+    g_state = torch.autograd.grad(per_state.sum(), list(critic.q.parameters()))
+    g_rows = torch.autograd.grad(rows.sum(), list(critic.q.parameters()))
+    for x, y in zip(g_state, g_rows, strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="act must be"):
+        critic.min_q(s, a[:2])
 
 
 def test_bound_field_checks_the_state_shape():
