@@ -53,6 +53,9 @@ ALTERNATIVES = {
     "candidates for 64 states": {"actor.candidate_states": 64},
     "8 candidates for 64 states, entropy term on 64": {
         "actor.candidates": 8, "actor.candidate_states": 64, "actor.entropy_batch": 64},
+    # the Pendulum learning test's setting (tests/test_agent.py), at full width and batch
+    "8 candidates for 32 states, entropy term on 32": {
+        "actor.candidates": 8, "actor.candidate_states": 32, "actor.entropy_batch": 32},
 }
 ENTROPY_BATCHES = (256, 128, 64)
 
@@ -439,14 +442,16 @@ def markdown(records: list[dict], info: dict[str, str], command: str,
         "## Update cost (batch 256, config defaults, median after warm-up)",
         "",
         "One thread: the main thread's CPU time, which other processes on a shared machine "
-        "cannot inflate; two threads: wall time. GFLOP counts the matmuls of one update, "
+        "cannot inflate; more threads: wall time, which needs as many idle cores to mean "
+        "anything (see the load average above). GFLOP counts the matmuls of one update, "
         "backward included; `matmul GFLOP/s` is a 1024³ fp32 matmul on the same threads, and "
         "`floor/SAC` is the FMER update's FLOPs at that rate over the SAC update's time: no "
         "implementation of the same float32 math on this machine gets below it.",
         "",
         format_table(records, markdown=True),
         "",
-        f"**{line}** ({rec['env']}, {rec['threads']} thread(s)).",
+        f"**{line}** ({rec['env']}, {rec['threads']} thread(s)). FMER's matmuls alone, at the "
+        f"matmul rate, take {rec['floor_ratio']:.2f}× SAC's update there.",
         "",
     ]
     if by_part:
