@@ -8,6 +8,7 @@ metric. Written as STEM.png and STEM.pdf.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -81,7 +82,8 @@ def curve(summary, completeness, **_):
     else:
         _lines(ax, summary, metric, ("fmer", "sac"))
         ax.legend(title="mean, 95% CI over seeds")
-    ax.set(title=env, xlabel=STEPS, ylabel=label)
+    # the metric's full name is longer than a 4-inch axis: wrap it rather than clip it
+    ax.set(title=env, xlabel=STEPS, ylabel=textwrap.fill(label, 40))
     return fig
 
 
@@ -276,7 +278,8 @@ def build(kind: str, run_dirs, budget: str, out: str | Path, random_scores=None)
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = [out.with_name(out.name + ext) for ext in (".png", ".pdf")]
     fig.savefig(paths[0], dpi=150)
-    fig.savefig(paths[1])
+    # no creation date: regenerating from the same logs gives the same bytes
+    fig.savefig(paths[1], metadata={"CreationDate": None})
     plt.close(fig)
     return paths
 
