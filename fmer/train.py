@@ -457,7 +457,7 @@ def _cli(args: argparse.Namespace) -> int:
     overrides.update(parse_overrides(args.set))
     cfg = make_config(args.env, args.algo, args.seed, overrides=overrides)
     try:
-        train(cfg, args.out, variant=args.algo, budget=args.budget)
+        train(cfg, args.out, variant=args.variant or args.algo, budget=args.budget)
     except (RunDirError, CheckpointError, RunLogError) as exc:
         print(f"fmer train: error: {exc}", file=sys.stderr)
         return 2
@@ -480,6 +480,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--env", required=True, help="environment name (fmer.envs)")
     p.add_argument("--algo", required=True,
                    help="algorithm or variant: " + ", ".join(VARIANTS))
+    p.add_argument("--variant", metavar="NAME",
+                   help="the name the run is filed under (meta.json's variant; default: "
+                        "--algo); the workflow passes a budget's own variant names here")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--budget", help="named train.* schedule from the budgets file "
                                     "(e.g. smoke, mini, paper); default: config defaults")

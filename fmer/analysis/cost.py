@@ -36,7 +36,7 @@ BASE_MEM_MB = 1000  # python, torch, mujoco; FrankaKitchen peaks near 800 MB
 def core_seconds(run: Run) -> float:
     """Estimated single-core seconds of one run, evaluation included (episodes at full length,
     so an upper bound where agents fall early)."""
-    cfg = make_config(run.env, run.variant, run.seed, overrides=run.overrides)
+    cfg = make_config(run.env, run.algo, run.seed, overrides=run.overrides)
     env_speed, fmer_update, _, _, episode = SPEEDS[run.env]
     t = cfg.train
     update = fmer_update if cfg.algo == "fmer" else SAC_UPDATE_S
@@ -52,7 +52,7 @@ def core_seconds(run: Run) -> float:
 def mem_mb(run: Run) -> int:
     """Replay buffer (float32 obs, next obs, action, reward, done) plus the process, with a
     quarter spare for the checkpoint's copy of new rows."""
-    cfg = make_config(run.env, run.variant, run.seed, overrides=run.overrides)
+    cfg = make_config(run.env, run.algo, run.seed, overrides=run.overrides)
     _, _, obs, act, _ = SPEEDS[run.env]
     capacity = cfg.train.buffer_size or cfg.train.total_steps
     buffer_mb = capacity * (2 * obs + act + 2) * 4 / 2**20
@@ -66,7 +66,7 @@ def runtime_minutes(run: Run) -> int:
 
 
 def budget_size(runs: list[Run]) -> dict[str, float]:
-    steps = sum(make_config(r.env, r.variant, r.seed, overrides=r.overrides).train.total_steps
+    steps = sum(make_config(r.env, r.algo, r.seed, overrides=r.overrides).train.total_steps
                 for r in runs)
     return {"runs": len(runs), "env_steps": steps,
             "core_hours": sum(core_seconds(r) for r in runs) / 3600}

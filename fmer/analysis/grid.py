@@ -31,9 +31,10 @@ SAMPLE_SETTINGS = {"train.keep_checkpoint": True}
 class Run:
     budget: str
     env: str
-    variant: str
+    variant: str  # a package variant (fmer.config.VARIANTS) or one of the budget's own
     seed: int
     settings: tuple[tuple[str, Any], ...]  # dotted config overrides, in the order applied
+    algo: str  # the package variant it trains: ``variant`` itself, or a budget variant's base
 
     @property
     def path(self) -> str:
@@ -59,10 +60,21 @@ def budget_config(config: dict[str, Any], budget: str) -> dict[str, Any]:
     return budgets[budget]
 
 
-def _settings(spec: dict[str, Any], env: str) -> tuple[tuple[str, Any], ...]:
+def budget_variants(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A budget's own variants: name -> {"base": package variant, "set": overrides}."""
+    return spec.get("variants", {})
+
+
+def _base(spec: dict[str, Any], variant: str) -> str:
+    own = budget_variants(spec)
+    return own[variant]["base"] if variant in own else variant
+
+
+def _settings(spec: dict[str, Any], env: str, variant: str) -> tuple[tuple[str, Any], ...]:
     merged = {f"train.{k}": v for k, v in spec["train"].items()}
     merged.update(spec.get("set", {}))
     merged.update(spec.get("overrides", {}).get(env, {}))
+    merged.update(budget_variants(spec).get(variant, {}).get("set", {}))
     if env == MULTIGOAL:
         merged.update(SAMPLE_SETTINGS)
     return tuple(merged.items())
@@ -77,7 +89,8 @@ def runs(config: dict[str, Any], budget: str) -> list[Run]:
             for variant in block["variants"]:
                 for seed in block.get("seeds", spec["seeds"]):
                     out.setdefault((env, variant, seed),
-                                   Run(budget, env, variant, seed, _settings(spec, env)))
+                                   Run(budget, env, variant, seed, _settings(spec, env, variant),
+                                       _base(spec, variant)))
     return list(out.values())
 
 
@@ -85,6 +98,19 @@ def check(config: dict[str, Any], budget: str) -> None:
     """Build the fmer config of every distinct (benchmark, variant, settings) of the budget,
     so that a bad override stops the workflow before any job; the error names the key."""
     spec = budget_config(config, budget)
+    own = budget_variants(spec)
+    for name, variant in own.items():
+        if name in VARIANTS:
+            raise ConfigError(f"budgets.{budget}.variants.{name}: the name of a package variant; "
+                              "choose another")
+        if variant["base"] not in VARIANTS:
+            raise ConfigError(f"budgets.{budget}.variants.{name}.base: unknown variant "
+                              f"{variant['base']!r}; valid: {', '.join(VARIANTS)}")
+    for block in spec["grid"]:
+        for name in block["variants"]:
+            if name not in VARIANTS and name not in own:
+                raise ConfigError(f"budgets.{budget}.grid: variants: unknown {name!r}; valid: "
+                                  f"{', '.join([*VARIANTS, *own])}")
     seen = set()
     for run in runs(config, budget):
         key = (run.env, run.variant, json.dumps(run.settings))
@@ -92,7 +118,7 @@ def check(config: dict[str, Any], budget: str) -> None:
             continue
         seen.add(key)
         try:
-            make_config(run.env, run.variant, run.seed, overrides=run.overrides)
+            make_config(run.env, run.algo, run.seed, overrides=run.overrides)
         except ConfigError as exc:
             where = (f"budgets.{budget}.overrides.{run.env}"
                      if run.env in spec.get("overrides", {}) else f"budgets.{budget}")

@@ -31,7 +31,7 @@ REPORTED = os.path.join(workflow.basedir, "..", "paper", "reported.csv")
 wildcard_constraints:
     budget="|".join(config["budgets"]),
     env="|".join(grid.BENCHMARKS),
-    variant="|".join(grid.VARIANTS),
+    variant="|".join({r.variant for rs in RUNS.values() for r in rs} | set(grid.VARIANTS)),
     seed=r"\d+",
 
 

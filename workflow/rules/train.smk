@@ -17,6 +17,7 @@ rule train:
     benchmark:
         "results/{budget}/{env}/{variant}/seed{seed}/benchmark.tsv"
     params:
+        algo=lambda wc: lookup_run(wc).algo,
         settings=lambda wc: lookup_run(wc).set_args(),
         run=lambda wc, output: os.path.dirname(output.meta),
     threads: 1
@@ -28,8 +29,8 @@ rule train:
     shell:
         # A job killed between a finished run and the move: fmer train refuses the complete
         # run, fmer verify accepts it, and the move goes ahead.
-        "{{ fmer train --env {wildcards.env} --algo {wildcards.variant} --seed {wildcards.seed}"
-        " --budget {wildcards.budget} --out {params.run}/.train {params.settings} > {log} 2>&1"
+        "{{ fmer train --env {wildcards.env} --algo {params.algo} --variant {wildcards.variant}"
+        " --seed {wildcards.seed} --budget {wildcards.budget} --out {params.run}/.train {params.settings} > {log} 2>&1"
         " || fmer verify {params.run}/.train >> {log} 2>&1; }}"
         " && mv {params.run}/.train/* {params.run}/ && rmdir {params.run}/.train"
 
