@@ -1,24 +1,27 @@
 """FMER: a flow-matching policy improved by advantage-weighted CFM (a mirror-descent step)
 with a maximum-entropy term, twin soft critics, and τ tuned from the candidates' ESS.
 
-One update (shared/spec/FMER.md §3–5):
+One update (docs/FMER.md §3–5):
 1. critic: soft TD target with a' ~ π(·|s') and its flow log-density (no gradient);
 2. candidates: N latents per state from the current policy (no gradient), scored by min Q;
 3. τ from the ESS of the weights (or fixed), weights by ``actor.weighting``;
 4. actor: weighted CFM regression toward the candidates (no backprop through the sampler)
    plus α E[log π(a|s)] through the K Euler steps and the divergence terms;
 5. α: SAC's rule on log α.
+Steps 2–5 run on every ``actor.update_every``-th update (TD3's delayed policy update).
+Each part carries a ``torch.profiler.record_function`` label, free when no profiler runs;
+``fmer bench`` times the parts by them.
 
 Log-densities are in env units: the flow's cube density minus ``box.log_det`` (``_log_pi``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
 import torch
+from torch.profiler import record_function
 
 from fmer import flow
 from fmer.buffer import Batch
@@ -86,8 +89,9 @@ class FMER:
         self.log_alpha = torch.tensor(math.log(al.initial), requires_grad=True)
         self.alpha_optim = torch.optim.Adam([self.log_alpha], lr=al.lr)
         self.tau = cfg.temperature.fixed
-        # timer(name) is entered around each part of an update; fmer.bench sets a recorder.
-        self.timer = contextlib.nullcontext
+        self.actor_every = a.update_every
+        self.n_updates = 0  # critic updates so far: the actor's turn comes every actor_every
+        self.actor_metrics: dict[str, float] = {}
 
     @property
     def alpha(self) -> float:
@@ -121,7 +125,7 @@ class FMER:
         return torch.tanh(u).squeeze(0).numpy().astype(np.float32)
 
     def _critic_step(self, batch: Batch, alpha: float) -> float:
-        with self.timer("critic_target"), torch.no_grad():
+        with record_function("critic_target"), torch.no_grad():
             if self.entropy_bonus and alpha > 0:
                 z0 = torch.randn(batch.next_obs.shape[0], self.act_dim)
                 next_a, next_logp, _ = self._log_pi(batch.next_obs, z0)
@@ -131,7 +135,7 @@ class FMER:
                 next_a = torch.tanh(self._sample_latent(batch.next_obs))
                 next_v = self.critic.min_q(batch.next_obs, next_a, target=True)
             td_target = batch.rewards + self.gamma * (1.0 - batch.terminated) * next_v
-        with self.timer("critic_step"):
+        with record_function("critic_step"):
             return self.critic.update(batch.obs, batch.actions, td_target)
 
     @torch.no_grad()
@@ -148,37 +152,37 @@ class FMER:
         return solve_temperature(q, t.ess_target, t.min, t.max)
 
     def update(self, batch: Batch) -> dict[str, float]:
+        """One critic update; the actor, α and τ on every ``actor.update_every``-th call (the
+        other calls report the last actor update's metrics)."""
         alpha = self.alpha
         critic_loss = self._critic_step(batch, alpha)
+        if self.n_updates % self.actor_every == 0:
+            self.actor_metrics = self._actor_step(batch.obs, alpha)
+        self.n_updates += 1
+        return {"critic_loss": critic_loss, **self.actor_metrics}
 
-        obs = batch.obs
+    def _actor_step(self, obs: torch.Tensor, alpha: float) -> dict[str, float]:
         s_c = obs[: self.candidate_states or None]
-        with self.timer("candidates"):
+        with record_function("candidates"):
             u_c, q_c = self._candidates(s_c)
-        with self.timer("alpha_tau"):
+        with record_function("temperature"):
             tau = self._temperature(q_c)
             w = candidate_weights(q_c, tau, self.weighting)
-        # The two actor terms share no graph: backward each where it is built (the gradients
-        # add up in .grad as for their sum), so that each part's time is its own.
-        self.actor_optim.zero_grad(set_to_none=True)
-        with self.timer("cfm"):
-            loss_cfm = cfm_loss(self.velocity, s_c, u_c, w)
-            loss_cfm.backward()
-        with self.timer("entropy"):
+        with record_function("cfm"):
+            loss = cfm_loss(self.velocity, s_c, u_c, w)
+        with record_function("entropy"):
             s_e = obs[: self.entropy_batch or None]
             z0 = torch.randn(s_e.shape[0], self.act_dim)
-            if alpha > 0:
+            with torch.set_grad_enabled(alpha > 0):  # α = 0: measure the entropy only
                 _, logp, tanh_term = self._log_pi(s_e, z0)
-                (alpha * logp.mean()).backward()
-            else:  # no entropy term: measure the entropy only, without a graph
-                with torch.no_grad():
-                    _, logp, tanh_term = self._log_pi(s_e, z0)
-        with self.timer("actor_step"):
+        with record_function("actor_step"):
+            self.actor_optim.zero_grad(set_to_none=True)
+            (loss + alpha * logp.mean() if alpha > 0 else loss).backward()
             self.actor_optim.step()
 
         logp = logp.detach()
         alpha_loss = 0.0
-        with self.timer("alpha_tau"):
+        with record_function("alpha"):
             if self.fixed_alpha is None:
                 a_loss = -(self.log_alpha * (logp + self.target_entropy)).mean()
                 self.alpha_optim.zero_grad(set_to_none=True)
@@ -193,8 +197,7 @@ class FMER:
         corrected, latent = ((entropy, entropy - tanh_mean) if self.tanh_correction
                              else (entropy + tanh_mean, entropy))
         return {
-            "critic_loss": critic_loss,
-            "cfm_loss": loss_cfm.item(),
+            "cfm_loss": loss.item(),
             "alpha": alpha,
             "alpha_loss": alpha_loss,
             "entropy": entropy,
@@ -214,6 +217,8 @@ class FMER:
             "log_alpha": self.log_alpha.detach().clone(),
             "alpha_optim": self.alpha_optim.state_dict(),
             "tau": self.tau,
+            "n_updates": self.n_updates,
+            "actor_metrics": dict(self.actor_metrics),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -224,3 +229,6 @@ class FMER:
             self.log_alpha.copy_(state["log_alpha"])
         self.alpha_optim.load_state_dict(state["alpha_optim"])
         self.tau = state["tau"]
+        # checkpoints from before actor.update_every: every update was an actor update
+        self.n_updates = state.get("n_updates", 0)
+        self.actor_metrics = dict(state.get("actor_metrics", {}))

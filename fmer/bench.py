@@ -27,12 +27,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from fmer import agent as agent_module
 from fmer import flow
 from fmer.buffer import Batch
 from fmer.config import make_config, parse_overrides
@@ -191,17 +193,19 @@ def bench(envs: Iterable[str] = DEFAULT_ENVS, threads: Iterable[int] = DEFAULT_T
     return rows
 
 
-class Sections:
-    """Receives an agent's ``timer(name)`` calls: the time of each named part of an update.
+# The labels FMER.update gives its parts (torch.profiler.record_function), in update order.
+FMER_PARTS = ("critic_target", "critic_step", "candidates", "temperature", "cfm", "entropy",
+              "actor_step", "alpha")
 
-    The caller times the whole update as ``"update"`` and ends it with ``close_update()``;
-    ``medians(skip)`` drops the first ``skip`` updates and adds ``rest``, the time no part
-    covers, per update (medians of parts do not add up)."""
+
+class PartClock:
+    """Stands in for ``record_function`` in ``fmer.agent`` while an update is timed: the
+    clock time spent inside each label. torch's profiler would read the same labels, but
+    its per-op overhead would swamp an update of many small ops."""
 
     def __init__(self, threads: int):
-        self.clock_name, self.clock = _clock(threads)
-        self.current: dict[str, float] = {}
-        self.updates: list[dict[str, float]] = []
+        self.clock = _clock(threads)[1]
+        self.times: dict[str, float] = {}
 
     @contextmanager
     def __call__(self, name: str):
@@ -209,20 +213,23 @@ class Sections:
         try:
             yield
         finally:
-            self.current[name] = self.current.get(name, 0.0) + (self.clock() - t0) * 1e3
+            self.times[name] = self.times.get(name, 0.0) + (self.clock() - t0) * 1e3
 
-    def close_update(self) -> None:
-        self.updates.append(self.current)
-        self.current = {}
 
-    def medians(self, skip: int) -> dict[str, float]:
-        kept = self.updates[skip:]
-        names = [k for k in dict.fromkeys(k for u in kept for k in u) if k != "update"]
-        out = {k: statistics.median(u.get(k, 0.0) for u in kept) for k in names}
-        if names:
-            out["rest"] = statistics.median(u["update"] - sum(u.get(k, 0.0) for k in names)
-                                            for u in kept)
-        return out
+def update_parts(update: Callable[[], object], reps: int, threads: int) -> dict[str, float]:
+    """Median ms per labelled part of ``update`` over ``reps`` calls, and ``rest``: the time
+    outside every part (reading the metrics out)."""
+    clock = _clock(threads)[1]
+    per_update = []
+    for _ in range(reps):
+        parts = PartClock(threads)
+        with patch.object(agent_module, "record_function", parts):
+            t0 = clock()
+            update()
+            total = (clock() - t0) * 1e3
+        per_update.append({**parts.times, "rest": total - sum(parts.times.values())})
+    return {name: statistics.median(t.get(name, 0.0) for t in per_update)
+            for name in (*FMER_PARTS, "rest")}
 
 
 def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overrides, seed):
@@ -236,24 +243,14 @@ def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overri
         agents[algo] = make_agent(cfg, obs_dim, box)
     flops = {algo: count_flops(lambda a=agent: a.update(batch)) / 1e9
              for algo, agent in agents.items()}
-    sections = Sections(threads)
-    agents["fmer"].timer = sections
-
-    def fmer_update():
-        with sections("update"):
-            agents["fmer"].update(batch)
-        sections.close_update()
-
-    timings = interleaved({"sac": lambda: agents["sac"].update(batch), "fmer": fmer_update},
-                          reps, warmup, threads)
-    parts = sections.medians(warmup)
-    if not parts:
-        raise RuntimeError("the FMER agent timed no parts of its update through its `timer`")
+    timings = interleaved({algo: lambda a=agent: a.update(batch)
+                           for algo, agent in agents.items()}, reps, warmup, threads)
+    parts = update_parts(lambda: agents["fmer"].update(batch), reps, threads)
     rows = [_row(name, obs_dim, box.dim, threads, f"{algo}_update", timings[algo], flops[algo])
             for algo in agents]
     for part, ms in parts.items():
         rows.append(_row(name, obs_dim, box.dim, threads, f"fmer_{part}",
-                         Timing(ms, None, sections.clock_name, reps)))
+                         Timing(ms, None, _clock(threads)[0], reps)))
     return rows
 
 

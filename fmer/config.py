@@ -54,6 +54,7 @@ class ActorConfig:
     candidate_states: int = 0  # [ours] states of the batch that get candidates; 0 = all
     entropy_batch: int = 0  # [ours] states that get the entropy term; 0 = all
     weighting: str = "softmax"  # [paper] softmax; ablations: unnormalized, top1
+    update_every: int = 1  # [ours] actor, α and τ updated every k-th critic update (TD3's delay)
 
 
 @dataclass
@@ -112,7 +113,8 @@ RECONSTRUCTED = (
     "train.learning_starts", "train.eval_episodes", "train.buffer_size",
     "critic.hidden", "critic.entropy_bonus", "actor.hidden", "actor.activation",
     "actor.time_embedding", "actor.candidates", "actor.candidate_states",
-    "actor.entropy_batch", "entropy.probes", "entropy.logdet", "temperature.ess_target",
+    "actor.entropy_batch", "actor.update_every", "entropy.probes", "entropy.logdet",
+    "temperature.ess_target",
     "temperature.fixed", "alpha.initial", "alpha.target_entropy", "eval.deterministic",
 )
 
@@ -297,6 +299,7 @@ def validate(cfg: Config) -> Config:
     need(a.candidates > 0, "actor.candidates", "must be > 0")
     need(a.candidate_states >= 0, "actor.candidate_states", "must be >= 0 (0: whole batch)")
     need(a.entropy_batch >= 0, "actor.entropy_batch", "must be >= 0 (0: whole batch)")
+    need(a.update_every > 0, "actor.update_every", "must be > 0")
     need(cfg.entropy.probes > 0, "entropy.probes", "must be > 0")
     for key, choices in _CHOICES.items():
         need(cfg.flat()[key] in choices, key, f"must be one of {', '.join(choices)}")
