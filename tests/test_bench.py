@@ -127,7 +127,7 @@ def _reference_forward(net, z, t, s):
     """The textbook MLP on the concatenated input, without the bound field's split layer."""
     x = torch.cat([s, z, net._embed(t)], dim=-1)
     for layer in net.layers[:-1]:
-        x = net._act(layer(x))
+        x = net.act.value(layer(x))
     return net.layers[-1](x)
 
 
