@@ -50,7 +50,7 @@ def run_dirs(root: Path) -> list[Path]:
 
 
 def test_summary_is_one_row_per_run_and_evaluation_with_train_metrics_at_that_step(runs):
-    summary, completeness = aggregate(run_dirs(runs))
+    summary, completeness = aggregate(run_dirs(runs), "smoke")
     assert (completeness["status"] == "complete").all()
     assert len(summary) == 4 * 2  # evaluations at 150 and 300
     for d in run_dirs(runs):
@@ -74,7 +74,7 @@ def test_missing_incomplete_and_tampered_runs_are_reported_not_used(runs, tmp_pa
     (root / "sac" / "seed1").mkdir()
     shutil.move(root / "sac" / "seed1-moved", root / "sac" / "seed1" / ".train")
     dirs = [*run_dirs(root.parent), root / "fmer" / "seed7"]
-    summary, completeness = aggregate(dirs)
+    summary, completeness = aggregate(dirs, "smoke")
     status = completeness.set_index(["variant", "seed"])["status"]
     assert status[("fmer", 0)] == "complete" and status[("sac", 0)] == "complete"
     assert status[("fmer", 1)] == "incomplete"
@@ -107,7 +107,7 @@ def test_stratified_bootstrap_interval():
 
 
 def test_final_and_max_per_run_come_from_the_logs(runs):
-    summary, _ = aggregate(run_dirs(runs))
+    summary, _ = aggregate(run_dirs(runs), "smoke")
     per = stats.per_run(summary, "return_mean").set_index(["variant", "seed"])
     for d in run_dirs(runs):
         w = parse_run_path(d)
@@ -117,7 +117,7 @@ def test_final_and_max_per_run_come_from_the_logs(runs):
 
 
 def test_normalised_scores_put_random_at_zero_and_sac_at_one(runs):
-    summary, _ = aggregate(run_dirs(runs))
+    summary, _ = aggregate(run_dirs(runs), "smoke")
     summary["env"] = "Hopper-v5"  # the math is per task; these are the logs of one task
     random = pd.DataFrame({"env": ["Hopper-v5"], "return_mean": [-200.0]})
     per, dropped = figures.normalised_scores(summary, random)
@@ -138,18 +138,18 @@ def test_figure_names_the_runs_it_lacks(runs, tmp_path, kind):
             assert samples[["action_x", "action_y"]].abs().max().max() <= 1.0
             samples.to_csv(d / "samples.csv", index=False)
     dirs = [*run_dirs(runs), runs / grid.MULTIGOAL / "sac" / "seed2"]
-    fig = figures.KINDS[kind](*aggregate(dirs))
+    fig = figures.KINDS[kind](*aggregate(dirs, "smoke"))
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert not any("no complete runs" in t or "no samples" in t for t in texts)
     paths = figures.build(kind, dirs, "smoke", tmp_path / kind)
     assert [p.suffix for p in paths] == [".png", ".pdf"]
     assert all(p.stat().st_size > 5000 for p in paths)
-    note = coverage_note(aggregate(dirs)[1], "smoke")
+    note = coverage_note(aggregate(dirs, "smoke")[1], "smoke")
     assert "4 of 5 runs" in note and "sac seed 2" in note
 
 
 def test_tables_set_ours_beside_the_papers(runs, tmp_path):
-    summary, completeness = aggregate(run_dirs(runs))
+    summary, completeness = aggregate(run_dirs(runs), "smoke")
     summary["env"] = "HalfCheetah-v5"
     reported = pd.read_csv(REPO / "paper" / "reported.csv")
     md, tex = tables.write(summary, completeness, reported, "smoke", tmp_path / "results")
