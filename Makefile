@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-CORES  ?= 8
+CORES  ?= all  # snakemake --cores all: every core of this machine
 
 .PHONY: reproduce figures test test-slurm lint clean-venv
 
@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch is pinned to the CPU build that pip finds on local disk (see README).
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,tensorboard]'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -531,11 +531,15 @@ def _positive(text: str) -> int:
 
 
 def add_parser(subparsers) -> None:
+    from fmer.cli import examples
+
     p = subparsers.add_parser(
         "bench", help="time SAC and FMER updates side by side",
         description="Time raw env steps, a SAC update and an FMER update per network size and "
                     "thread count in one process; print a table, write CSV; the last line is "
                     f"'{HEADLINE}: R' (first env, fewest threads).",
+        **examples("fmer bench",
+                   "fmer bench --envs Hopper-v5 --threads 1 --reps 3 --train-steps 0"),
     )
     p.add_argument("--envs", nargs="+", default=list(DEFAULT_ENVS),
                    help="envs whose network sizes to bench (default: %(default)s)")

@@ -98,5 +98,12 @@ class Checkpointer:
         self.saved_until = state.pop("buffer_added")
         return state
 
+    def step(self) -> int | None:
+        """The training step of the committed checkpoint (where a resumed run starts); None
+        if there is none. Reads state.pt only, not the replay rows."""
+        if not (self.dir / STATE).exists():
+            return None
+        return int(_read_blob(self.dir / STATE)["step"])
+
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

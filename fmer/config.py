@@ -7,6 +7,7 @@ who later sees the authors' code can flip it. Sections mirror ``shared/spec/FMER
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,6 +19,12 @@ import yaml
 
 class ConfigError(ValueError):
     """A config that cannot describe a run: unknown key, wrong type, out-of-range value."""
+
+
+def did_you_mean(word: str, choices) -> str:
+    """``" (did you mean X?)"`` for the closest of ``choices`` to a misspelled ``word``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 @dataclass
@@ -32,6 +39,7 @@ class TrainConfig:
     buffer_size: int = 0  # [ours] 0 means "as many as total_steps"
     checkpoint_every: int = 10_000
     keep_checkpoint: bool = False
+    tensorboard: bool = False  # also write the logged scalars to RUN/tb/ (optional extra)
 
 
 @dataclass
@@ -209,7 +217,8 @@ def _build(cls, data: dict[str, Any], prefix: str = ""):
     known = _fields(cls)
     unknown = sorted(set(data) - set(known))
     if unknown:
-        names = ", ".join(prefix + k for k in unknown)
+        names = ", ".join(prefix + k + did_you_mean(prefix + k, [prefix + n for n in known])
+                          for k in unknown)
         raise ConfigError(f"unknown config key(s): {names}")
     kwargs = {}
     for name, annotation in known.items():
@@ -267,14 +276,15 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 def validate(cfg: Config) -> Config:
     """Range checks that a type cannot express. Raises ConfigError naming the key."""
-    from fmer.envs import ENV_NAMES_HELP, is_known_env
+    from fmer.envs import ENV_NAMES, ENV_NAMES_HELP, is_known_env
 
     def need(ok: bool, key: str, what: str):
         if not ok:
             raise ConfigError(f"{key}: {what}, got {cfg.flat()[key]!r}")
 
     if not is_known_env(cfg.env):
-        raise ConfigError(f"env: unknown environment {cfg.env!r}; valid: {ENV_NAMES_HELP}")
+        raise ConfigError(f"env: unknown environment {cfg.env!r}"
+                          f"{did_you_mean(cfg.env, ENV_NAMES)}; valid: {ENV_NAMES_HELP}")
     need(cfg.algo in ALGOS, "algo", f"must be one of {', '.join(ALGOS)}")
     need(cfg.seed >= 0, "seed", "must be >= 0")
     t = cfg.train
@@ -331,8 +341,8 @@ def make_config(
     data = dict(base or {})
     if algo is not None:
         if algo not in VARIANTS:
-            raise ConfigError(f"algo: unknown algorithm or variant {algo!r}; valid: "
-                              + ", ".join(VARIANTS))
+            raise ConfigError(f"algo: unknown algorithm or variant {algo!r}"
+                              f"{did_you_mean(algo, VARIANTS)}; valid: " + ", ".join(VARIANTS))
         real_algo, variant_overrides = VARIANTS[algo]
         data = _merge(_nest(ALGO_DEFAULTS[real_algo]), data)
         data = _merge(data, _nest(variant_overrides))
@@ -376,7 +386,7 @@ def budget_overrides(name: str, path: str | Path | None = None) -> dict[str, Any
     path = Path(path) if path is not None else DEFAULT_BUDGETS_FILE
     budgets = load_yaml(path).get("budgets", {})
     if name not in budgets:
-        raise ConfigError(f"budget: unknown budget {name!r} in {path}; valid: "
-                          + ", ".join(budgets))
+        raise ConfigError(f"budget: unknown budget {name!r} in {path}"
+                          f"{did_you_mean(name, budgets)}; valid: " + ", ".join(budgets))
     schedule = budgets[name].get("train", {})
     return {f"train.{k}": v for k, v in schedule.items()}

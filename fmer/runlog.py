@@ -77,6 +77,33 @@ class CsvLog:
         self.file.close()
 
 
+TENSORBOARD_EXTRA = "pip install -e '.[tensorboard]'"
+
+
+class TensorBoardLog:
+    """The rows of train.csv and eval.csv, also as TensorBoard scalars in ``RUN/tb/`` (tags
+    ``train/COLUMN``, ``eval/COLUMN``, x = env step), for researchers who watch runs there. The
+    CSVs stay the record: figures and checks read them only. A resumed run writes to the same
+    directory; ``purge_step`` hides what the killed session wrote after its checkpoint."""
+
+    def __init__(self, directory: Path, resume_step: int):
+        # optional (fmer.train checks that it is installed before any work)
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(directory),
+                                    purge_step=resume_step if resume_step else None)
+
+    def write(self, group: str, row: dict[str, Any]) -> None:
+        for column, value in row.items():
+            if column != "step" and value is not None and not (
+                    isinstance(value, float) and math.isnan(value)):
+                self.writer.add_scalar(f"{group}/{column}", value, row["step"])
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -193,11 +220,15 @@ def _cli(args) -> int:
 
 
 def add_parser(subparsers) -> None:
+    from fmer.cli import examples
+
     p = subparsers.add_parser(
         "verify", help="check that run directories are complete and their logs intact",
         description="Exit non-zero, naming each bad file, if a run is not marked complete, "
                     "a log is missing, truncated or edited (sha256 in meta.json), or its "
                     "step column is not strictly increasing.",
+        **examples("fmer verify runs/hopper",
+                   "fmer verify results/mini/*/*/seed*"),
     )
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.set_defaults(func=_cli)

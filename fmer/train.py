@@ -32,7 +32,9 @@ from __future__ import annotations
 import argparse
 import fcntl
 import importlib.metadata
+import importlib.util
 import math
+import os
 import platform
 import random
 import signal
@@ -62,13 +64,15 @@ from fmer.config import (
     make_config,
     parse_overrides,
 )
-from fmer.envs import make_env
+from fmer.envs import ENV_NAMES_HELP, make_env
 from fmer.nets import ActionBox
 from fmer.runlog import (
     EVAL_COLUMNS,
     LOG_FILES,
+    TENSORBOARD_EXTRA,
     CsvLog,
     RunLogError,
+    TensorBoardLog,
     read_meta,
     sha256_file,
     train_columns,
@@ -222,8 +226,10 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        if state["config"] != self.cfg.flat():
-            keys = sorted(k for k, v in self.cfg.flat().items() if state["config"].get(k) != v)
+        # a key added to the config since the checkpoint was saved had its default then
+        saved = {**Config().flat(), **state["config"]}
+        if saved != self.cfg.flat():
+            keys = sorted(k for k, v in self.cfg.flat().items() if saved.get(k) != v)
             raise CheckpointError(f"{self.checkpointer.dir}: saved with a different config "
                                   f"(differs in: {', '.join(keys)})")
         self.agent.load_state_dict(state["agent"])
@@ -272,12 +278,11 @@ class Trainer:
         }
 
     # --- the loop ----------------------------------------------------------------------------
-    def run(self, logs: dict[str, CsvLog]) -> None:
+    def run(self, logs: dict[str, CsvLog], tensorboard: TensorBoardLog | None = None) -> None:
         cfg, t = self.cfg, self.cfg.train
         session_start = time.perf_counter()
         mark = (session_start, self.step, self.n_updates)  # start of the timed interval
-        bar = tqdm(total=t.total_steps, initial=self.step, unit="step", mininterval=1.0,
-                   desc=f"{cfg.env} {cfg.algo} seed {cfg.seed}", file=sys.stderr)
+        progress = Progress(f"{cfg.env} {cfg.algo} seed {cfg.seed}", t.total_steps, self.step)
         try:
             while self.step < t.total_steps:
                 if self.step < t.learning_starts:
@@ -291,7 +296,7 @@ class Trainer:
                     self.episode += 1
                     self.obs = self._reset_episode()
                 self.step += 1
-                bar.update(1)
+                progress.update()
 
                 if self.step >= t.learning_starts and len(self.buffer) >= t.batch_size:
                     metrics = self.agent.update(self.buffer.sample(t.batch_size, self.rng))
@@ -303,6 +308,7 @@ class Trainer:
                     self.n_updates += 1
 
                 last = self.step == t.total_steps
+                logged = None
                 if self.step % t.log_every == 0 or last:
                     _finite_or_raise(self.agent.state_dict(), self.step)
                     now = time.perf_counter()
@@ -313,6 +319,9 @@ class Trainer:
                     for name in self.metric_names:
                         row[name] = self.sums[name] / self.n_updates if self.n_updates else None
                     logs["train.csv"].write(row)
+                    if tensorboard:
+                        tensorboard.write("train", row)
+                    logged = row
                     self.sums = dict.fromkeys(self.metric_names, 0.0)
                     self.n_updates = 0
                     mark = (time.perf_counter(), self.step, 0)
@@ -320,8 +329,12 @@ class Trainer:
                     row = self.evaluate()
                     row["wall_time_s"] = self.wall_before + time.perf_counter() - session_start
                     logs["eval.csv"].write(row)
+                    if tensorboard:
+                        tensorboard.write("eval", row)
                     self.last_eval = row["return_mean"]
-                    bar.set_postfix(eval_return=f"{self.last_eval:.1f}", refresh=False)
+                    progress.evaluated(self.last_eval)
+                if logged:  # after the evaluation of this step, if any
+                    progress.line(self.step, logged["env_steps_per_s"], self.last_eval)
                 if (self.step % t.checkpoint_every == 0 and not last) or self.stop_signal:
                     wall = self.wall_before + time.perf_counter() - session_start
                     self.checkpointer.save(self.state_dict(logs, wall), self.buffer)
@@ -331,7 +344,36 @@ class Trainer:
                 wall = self.wall_before + time.perf_counter() - session_start
                 self.checkpointer.save(self.state_dict(logs, wall), self.buffer)
         finally:
-            bar.close()
+            progress.close()
+
+
+class Progress:
+    """Progress on stderr: a tqdm bar on a terminal; anywhere else (a workflow log, a SLURM
+    output file) one plain line per train.csv row, because a bar redrawn with carriage returns
+    becomes one ever-growing line in a file (~26 MB for a 1M-step run)."""
+
+    def __init__(self, desc: str, total: int, initial: int):
+        self.desc, self.total = desc, total
+        self.bar = (tqdm(total=total, initial=initial, unit="step", mininterval=1.0, desc=desc,
+                         file=sys.stderr) if sys.stderr.isatty() else None)
+
+    def update(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def evaluated(self, eval_return: float) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(eval_return=f"{eval_return:.1f}", refresh=False)
+
+    def line(self, step: int, env_steps_per_s: float, last_eval: float) -> None:
+        if self.bar is None:
+            evaluation = "none yet" if math.isnan(last_eval) else f"{last_eval:.1f}"
+            print(f"{self.desc}: step {step}/{self.total}, {env_steps_per_s:.1f} env steps/s, "
+                  f"last evaluation return {evaluation}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 @contextmanager
@@ -398,6 +440,8 @@ def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
           budget: str | None = None) -> Path:
     """Train one run into ``out_dir``, resuming an unfinished run of the same config there."""
     out = Path(out_dir)
+    if cfg.train.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError(f"train.tensorboard=true needs the optional extra: {TENSORBOARD_EXTRA}")
     torch.set_num_threads(cfg.train.threads)
     out.mkdir(parents=True, exist_ok=True)
     with _exclusive(out):
@@ -416,7 +460,9 @@ def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
         else:
             meta["resumes"].append({"step": trainer.step, "time": _now(),
                                     "host": socket.gethostname()})
-        meta.update(status="running", ended=None, error=None, interrupted=False, sha256=None)
+        # pid: `fmer status` tells a live run from a killed one (on the same host)
+        meta.update(status="running", ended=None, error=None, interrupted=False, sha256=None,
+                    pid=os.getpid())
         meta_path = out / "meta.json"
         write_meta(meta_path, meta)
         sizes = state["log_sizes"] if state else {}
@@ -425,9 +471,11 @@ def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
             "train.csv": CsvLog(out / "train.csv", train_columns(trainer.metric_names),
                                 sizes.get("train.csv")),
         }
+        tensorboard = (TensorBoardLog(out / "tb", trainer.step) if cfg.train.tensorboard
+                       else None)
         try:
             with _stop_on_signals(trainer):
-                trainer.run(logs)
+                trainer.run(logs, tensorboard)
         except BaseException as exc:
             meta.update(status="failed", ended=_now(), error=str(exc) or type(exc).__name__,
                         interrupted=isinstance(exc, TrainInterrupted))
@@ -438,6 +486,8 @@ def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
         finally:
             for log in logs.values():
                 log.close()
+            if tensorboard:
+                tensorboard.close()
         meta.update(status="complete", ended=_now(),
                     sha256={name: sha256_file(out / name) for name in LOG_FILES})
         write_meta(meta_path, meta)
@@ -472,12 +522,20 @@ def _cli(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers) -> None:
+    from fmer.cli import examples
+
     p = subparsers.add_parser(
         "train", help="train one run (resumes an unfinished run in --out)",
         description="Train one (env, algorithm, seed) run into --out: eval.csv, train.csv, "
                     "meta.json. Rerunning with the same --out resumes an interrupted run.",
+        **examples(
+            "fmer train --env Hopper-v5 --algo fmer --seed 0 --budget smoke --out runs/hopper",
+            "fmer train --env kitchen-4 --algo fmer-no-ess --seed 1 --budget mini --out runs/k4 "
+            "--set temperature.fixed=0.2",
+            "fmer train --env Pendulum-v1 --algo sac --seed 0 --out runs/pendulum "
+            "--set train.total_steps=20000 --set train.tensorboard=true"),
     )
-    p.add_argument("--env", required=True, help="environment name (fmer.envs)")
+    p.add_argument("--env", required=True, help=f"environment: {ENV_NAMES_HELP}")
     p.add_argument("--algo", required=True,
                    help="algorithm or variant: " + ", ".join(VARIANTS))
     p.add_argument("--variant", metavar="NAME",

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
 from rliable import metrics
 
-from fmer.analysis import cli, cost, figures, grid, rollouts, stats, tables
+from fmer.analysis import cli, cost, figures, grid, plot, rollouts, stats, status, tables
 from fmer.analysis.aggregate import aggregate, coverage_note, parse_run_path
+from fmer.checkpoint import Checkpointer
+from fmer.cli import main as cli_main
 from fmer.config import ConfigError, load_yaml, parse_overrides
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +56,7 @@ def run_dirs(root: Path) -> list[Path]:
 
 
 def test_summary_is_one_row_per_run_and_evaluation_with_train_metrics_at_that_step(runs):
-    summary, completeness = aggregate(run_dirs(runs))
+    summary, completeness = aggregate(run_dirs(runs), "smoke")
     assert (completeness["status"] == "complete").all()
     assert len(summary) == 4 * 2  # evaluations at 150 and 300
     for d in run_dirs(runs):
@@ -74,7 +80,7 @@ def test_missing_incomplete_and_tampered_runs_are_reported_not_used(runs, tmp_pa
     (root / "sac" / "seed1").mkdir()
     shutil.move(root / "sac" / "seed1-moved", root / "sac" / "seed1" / ".train")
     dirs = [*run_dirs(root.parent), root / "fmer" / "seed7"]
-    summary, completeness = aggregate(dirs)
+    summary, completeness = aggregate(dirs, "smoke")
     status = completeness.set_index(["variant", "seed"])["status"]
     assert status[("fmer", 0)] == "complete" and status[("sac", 0)] == "complete"
     assert status[("fmer", 1)] == "incomplete"
@@ -107,7 +113,7 @@ def test_stratified_bootstrap_interval():
 
 
 def test_final_and_max_per_run_come_from_the_logs(runs):
-    summary, _ = aggregate(run_dirs(runs))
+    summary, _ = aggregate(run_dirs(runs), "smoke")
     per = stats.per_run(summary, "return_mean").set_index(["variant", "seed"])
     for d in run_dirs(runs):
         w = parse_run_path(d)
@@ -117,7 +123,7 @@ def test_final_and_max_per_run_come_from_the_logs(runs):
 
 
 def test_normalised_scores_put_random_at_zero_and_sac_at_one(runs):
-    summary, _ = aggregate(run_dirs(runs))
+    summary, _ = aggregate(run_dirs(runs), "smoke")
     summary["env"] = "Hopper-v5"  # the math is per task; these are the logs of one task
     random = pd.DataFrame({"env": ["Hopper-v5"], "return_mean": [-200.0]})
     per, dropped = figures.normalised_scores(summary, random)
@@ -138,18 +144,18 @@ def test_figure_names_the_runs_it_lacks(runs, tmp_path, kind):
             assert samples[["action_x", "action_y"]].abs().max().max() <= 1.0
             samples.to_csv(d / "samples.csv", index=False)
     dirs = [*run_dirs(runs), runs / grid.MULTIGOAL / "sac" / "seed2"]
-    fig = figures.KINDS[kind](*aggregate(dirs))
+    fig = figures.KINDS[kind](*aggregate(dirs, "smoke"))
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert not any("no complete runs" in t or "no samples" in t for t in texts)
     paths = figures.build(kind, dirs, "smoke", tmp_path / kind)
     assert [p.suffix for p in paths] == [".png", ".pdf"]
     assert all(p.stat().st_size > 5000 for p in paths)
-    note = coverage_note(aggregate(dirs)[1], "smoke")
+    note = coverage_note(aggregate(dirs, "smoke")[1], "smoke")
     assert "4 of 5 runs" in note and "sac seed 2" in note
 
 
 def test_tables_set_ours_beside_the_papers(runs, tmp_path):
-    summary, completeness = aggregate(run_dirs(runs))
+    summary, completeness = aggregate(run_dirs(runs), "smoke")
     summary["env"] = "HalfCheetah-v5"
     reported = pd.read_csv(REPO / "paper" / "reported.csv")
     md, tex = tables.write(summary, completeness, reported, "smoke", tmp_path / "results")
@@ -187,3 +193,97 @@ def test_cost_estimates_grow_with_the_budget():
 
 def test_cli_lists_every_figure_kind():
     assert set(cli.FIGURE_KINDS) == set(figures.KINDS)
+
+
+def _status_lines(root: Path, budget: str = "smoke") -> tuple[dict[str, str], list[str]]:
+    """fmer status's lines: {run path: line} and the totals."""
+    proc = subprocess.run([sys.executable, "-m", "fmer", "status", "--budget", budget,
+                           "--root", str(root)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()[1:]
+    return {line.split()[1]: line for line in lines[:-3]}, lines[-3:]
+
+
+def test_status_of_a_grid_with_complete_running_killed_failed_and_missing_runs(runs, tmp_path):
+    from conftest import popen_fmer
+
+    smoke = grid.runs(CONFIG, "smoke")
+    shutil.copytree(runs / grid.MULTIGOAL, tmp_path / "results/smoke" / grid.MULTIGOAL)
+    # failed on a non-finite value: will not resume
+    failed = tmp_path / grid.run_path("smoke", "kitchen-1", "fmer", 0) / ".train"
+    shutil.copytree(runs / grid.MULTIGOAL / "fmer/seed0", failed)
+    meta = json.loads((failed / "meta.json").read_text())
+    meta.update(status="failed", error="non-finite critic_loss at step 250",
+                failure={"step": 250, "quantity": "critic_loss"})
+    (failed / "meta.json").write_text(json.dumps(meta))
+    # a run of the grid started as the workflow starts it, frozen after a checkpoint
+    hopper = grid.select(smoke, envs=["Hopper-v5"], variants=["sac"])[0]
+    partial = tmp_path / hopper.path / ".train"
+    proc = popen_fmer("train", "--env", hopper.env, "--algo", hopper.algo, "--seed", "0",
+                      "--out", partial, *shlex.split(hopper.set_args()))
+    try:
+        deadline = time.monotonic() + 120
+        while not (partial / "checkpoint/state.pt").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGSTOP)
+        lines, _ = _status_lines(tmp_path)
+        assert lines[hopper.path].startswith("running ")
+        assert f"pid {proc.pid}" in lines[hopper.path]
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)
+    saved = Checkpointer(partial / "checkpoint").step()
+    assert saved in (100, 200)
+
+    lines, totals = _status_lines(tmp_path)
+    assert len(lines) == len(smoke) == 9
+    state = {path: line.split()[0] for path, line in lines.items()}
+    complete = [r for r in smoke if r.env == grid.MULTIGOAL]
+    assert {r.path for r in complete} == {p for p, s in state.items() if s == "complete"}
+    assert state[hopper.path] == "stopped"
+    assert f"resumes from its checkpoint at step {saved}" in lines[hopper.path]
+    assert state[grid.run_path("smoke", "kitchen-1", "fmer", 0)] == "failed"
+    assert "non-finite critic_loss" in lines[grid.run_path("smoke", "kitchen-1", "fmer", 0)]
+    assert sum(s == "missing" for s in state.values()) == 5
+    assert totals[0] == "runs: 9: 2 complete, 0 running, 1 stopped, 1 failed, 5 missing"
+    done = 2 * 300 + saved
+    assert totals[1] == f"env steps: {done:,} done, {2700 - done:,} left (of 2,700)"
+    hours = {r.path: cost.core_seconds(r) / 3600 for r in smoke}
+    h_done = sum(hours[r.path] for r in complete) + hours[hopper.path] * saved / 300
+    h_all = cost.budget_size(smoke)["core_hours"]
+    assert totals[2].endswith(f"{status.hours(h_done)} done, {status.hours(h_all - h_done)} "
+                              f"left (of {status.hours(h_all)})")
+
+
+def test_status_refuses_an_unknown_budget_before_any_output(capsys):
+    assert cli_main(["status", "--budget", "smok"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "smok" in err and "did you mean smoke" in err
+
+
+def test_plot_overlays_grid_runs_and_refuses_a_path_without_a_run(runs, tmp_path):
+    out = tmp_path / "page.png"
+    dirs = [runs / grid.MULTIGOAL / v / "seed0" for v in VARIANTS]
+    assert plot.plot(dirs, out) == out
+    image = mpimg.imread(out)
+    assert image.shape[0] > 1000 and image[..., :3].std() > 0.05, "blank page"
+    assert cli_main(["plot", str(dirs[0]), str(tmp_path / "typo"), "--out",
+                     str(tmp_path / "no.png")]) == 2
+    assert not (tmp_path / "no.png").exists()
+
+
+def test_figure_refuses_a_misspelled_path_and_takes_a_run_outside_the_grid(runs, tmp_path,
+                                                                           capsys):
+    typo = runs / "multigoal-2dd" / "sac" / "seed0"
+    assert cli_main(["figure", "curve", "--budget", "smoke", "--out", str(tmp_path / "f"),
+                     str(typo)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and str(typo) in err and not list(tmp_path.iterdir())
+    elsewhere = tmp_path / "runs" / "mine"  # as `fmer train --out runs/mine` leaves it
+    shutil.copytree(runs / grid.MULTIGOAL / "sac" / "seed0", elsewhere)
+    assert cli_main(["figure", "curve", "--budget", "smoke", "--out", str(tmp_path / "f"),
+                     str(elsewhere)]) == 0
+    summary, completeness = aggregate([elsewhere], "smoke")
+    assert completeness["status"].tolist() == ["complete"] and len(summary) == 2

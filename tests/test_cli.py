@@ -1,12 +1,17 @@
 """`fmer train` from the command line: the files it writes, and bad input refused up front."""
 
+import argparse
 import csv
 import json
+import sys
 
 import pytest
-from conftest import run_fmer, smoke_args
+from conftest import rows_without_timing, run_fmer, smoke_args
 
+import fmer
 from fmer.cli import build_parser, main
+from fmer.config import VARIANTS
+from fmer.envs import ENV_NAMES
 from fmer.runlog import EVAL_COLUMNS, TRAIN_TIMING_COLUMNS
 from fmer.sac import SAC
 
@@ -97,3 +102,74 @@ def test_out_of_range_values_are_refused(tmp_path, capsys, change, names):
     for name in names:
         assert name in err
     assert not (tmp_path / "run").exists()
+
+
+def test_version_and_help_name_the_environments_variants_and_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"fmer {fmer.__version__}"
+    parser = build_parser()
+    text = " ".join(parser.format_help().split())
+    for name in (*ENV_NAMES, *VARIANTS):
+        assert name in text
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, p in sub.choices.items():
+        assert f"examples:\n  fmer {name}" in p.format_help(), name
+
+
+@pytest.mark.parametrize(("change", "suggestion"), [
+    (["--set", "train.total_step=5"], "did you mean train.total_steps?"),
+    (["--set", "temprature.fixed=0.1"], "did you mean temperature?"),
+    (["--env", "Hoper-v5"], "did you mean Hopper-v5?"),
+    (["--budget", "smok"], "did you mean smoke?"),
+])
+def test_a_misspelled_name_gets_a_suggestion(tmp_path, capsys, change, suggestion):
+    assert main(_with(smoke_args(tmp_path / "run"), change)) == 2
+    assert suggestion in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_plan_of_an_unknown_budget_prints_nothing_but_the_error(capsys):
+    assert main(["plan", "nosuch"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "nosuch" in err
+
+
+def test_tensorboard_holds_the_csv_scalars_and_changes_no_number(smoke_run, tmp_path):
+    event_accumulator = pytest.importorskip(
+        "tensorboard.backend.event_processing.event_accumulator")
+    out = tmp_path / "run"
+    proc = run_fmer(*smoke_args(out), "--set", "train.tensorboard=true")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("eval.csv", "train.csv"):
+        assert rows_without_timing(out / name) == rows_without_timing(smoke_run / name)
+    # in a file (not a terminal): one plain line per train.csv row, no carriage returns
+    assert "\r" not in proc.stderr
+    assert [line.split(": step ")[1].split("/")[0] for line in proc.stderr.splitlines()] == [
+        "50", "100", "150", "200", "250", "300"]
+    events = event_accumulator.EventAccumulator(str(out / "tb"))
+    events.Reload()
+    for group in ("train", "eval"):
+        with open(out / f"{group}.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        for column in ("critic_loss", "env_steps_per_s") if group == "train" else (
+                "return_mean", "wall_time_s"):
+            logged = [(int(r["step"]), float(r[column])) for r in rows if r[column] != ""]
+            scalars = [(e.step, e.value) for e in events.Scalars(f"{group}/{column}")]
+            assert [s for s, _ in scalars] == [s for s, _ in logged], column
+            assert [v for _, v in scalars] == pytest.approx([v for _, v in logged], rel=1e-6)
+
+
+def test_tensorboard_without_the_package_is_refused_naming_the_extra(tmp_path, capsys,
+                                                                      monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if not installed
+    args = [*smoke_args(tmp_path / "run"), "--set", "train.tensorboard=true"]
+    assert main(args) == 2
+    assert ".[tensorboard]" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_plot_of_a_run_outside_the_grid(smoke_run, tmp_path):
+    out = tmp_path / "page.png"
+    assert main(["plot", str(smoke_run), "--out", str(out)]) == 0
+    assert out.stat().st_size > 20_000

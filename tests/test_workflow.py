@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,6 +14,7 @@ import matplotlib.image as mpimg
 import pandas as pd
 import pytest
 import yaml
+from conftest import rows_without_timing
 
 from fmer.analysis import grid
 from fmer.config import VARIANTS, load_yaml
@@ -61,6 +64,9 @@ def test_every_run_of_the_grid_is_complete_and_verified(smoke):
         assert verify_run(smoke / run.path) == [], run.path
         assert (smoke / run.path / "benchmark.tsv").is_file()
         assert not (smoke / run.path / ".train").exists()
+        # a log a file can hold: plain progress lines, no carriage-return redraws
+        log = (smoke / "logs/smoke" / run.env / run.variant / f"seed{run.seed}.log").read_text()
+        assert "\r" not in log and "step 300/300" in log, log[-500:]
     for run in grid.select(runs, envs=[grid.MULTIGOAL]):
         samples = pd.read_csv(smoke / run.path / "samples.csv")
         assert samples[["action_x", "action_y"]].abs().max().max() <= 1.0
@@ -129,6 +135,41 @@ def test_figures_target_reads_cached_logs_and_never_trains(smoke):
     assert plan == {"figures": 1}
     plan = planned_jobs(snakemake(work, "-n", "--cores", "2", "--config", "budget=smoke"))
     assert plan["train"] == 1  # the default target would retrain exactly the missing run
+
+
+@pytest.mark.slow
+def test_grid_killed_with_sigkill_resumes_by_the_documented_commands(smoke, tmp_path):
+    """README, "After a crash": `snakemake --unlock` with the same arguments, then the same
+    command. Two runs of the smoke grid, killed (Snakemake and its jobs) after a checkpoint."""
+    runs = [grid.select(grid.runs(CONFIG, "smoke"), envs=[env], variants=["sac"])[0]
+            for env in ("Hopper-v5", grid.MULTIGOAL)]
+    # targets first: --config takes every word after it
+    args = [*(f"{r.path}/meta.json" for r in runs), "--cores", "2", "--config", "budget=smoke"]
+    cmd = [str(SNAKEMAKE), "-s", str(SNAKEFILE), "-d", str(tmp_path), *args]
+    grid_proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    checkpoints = [tmp_path / r.path / ".train/checkpoint/state.pt" for r in runs]
+    deadline = time.monotonic() + 300
+    while not any(p.exists() for p in checkpoints):
+        assert grid_proc.poll() is None and time.monotonic() < deadline, "no checkpoint"
+        time.sleep(0.01)
+    os.killpg(grid_proc.pid, signal.SIGKILL)  # the whole grid: Snakemake and its jobs
+    grid_proc.wait(timeout=60)
+    killed_with_checkpoint = [r for r, p in zip(runs, checkpoints, strict=True) if p.exists()]
+
+    refused = snakemake(tmp_path, *args)
+    assert refused.returncode != 0 and "cannot be locked" in refused.stdout + refused.stderr
+    assert snakemake(tmp_path, "--unlock", *args).returncode == 0
+    resumed = snakemake(tmp_path, *args)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    for run in runs:
+        assert verify_run(tmp_path / run.path) == [], run.path
+        for name in ("eval.csv", "train.csv"):
+            assert rows_without_timing(tmp_path / run.path / name) == rows_without_timing(
+                smoke / run.path / name), (run.path, name)
+    for run in killed_with_checkpoint:
+        meta = json.loads((tmp_path / run.path / "meta.json").read_text())
+        assert meta["resumes"] and meta["resumes"][0]["step"] > 0, run.path
 
 
 def write_config(tmp_path: Path, change) -> Path:

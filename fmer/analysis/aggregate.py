@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from fmer.analysis.grid import BENCHMARKS
 from fmer.runlog import RunLogError, load_run, read_meta, verify_run
 
 KEYS = ["env", "variant", "seed"]
@@ -24,6 +25,30 @@ def parse_run_path(run_dir: str | Path) -> dict:
     if len(parts) < 3 or not parts[-1].startswith("seed") or not parts[-1][4:].isdigit():
         raise ValueError(f"{run_dir}: not a run path of the form .../ENV/VARIANT/seedN")
     return {"env": parts[-3], "variant": parts[-2], "seed": int(parts[-1][4:])}
+
+
+def run_identity(run_dir: str | Path, budget: str) -> dict:
+    """env, variant, seed of a RUN_DIR: from its meta.json (in RUN or, for a run in progress,
+    RUN/.train) when it holds a run, whatever its path; else from its path, which must then be
+    one of the budget's grid (``.../BUDGET/ENV/VARIANT/seedN``, a run not trained yet).
+    Anything else, e.g. a misspelled path, is refused naming it."""
+    run_dir = Path(run_dir)
+    for where in (run_dir, run_dir / ".train"):
+        try:
+            meta = read_meta(where / "meta.json")
+        except RunLogError:
+            continue
+        return {key: meta[key] for key in KEYS}
+    parts = run_dir.parts
+    try:
+        where = parse_run_path(run_dir)
+    except ValueError:
+        where = None
+    if where is None or len(parts) < 4 or parts[-4] != budget or where["env"] not in BENCHMARKS:
+        raise RunLogError(f"{run_dir}: no run here (no meta.json), and not a path of budget "
+                          f"{budget}'s grid (.../{budget}/ENV/VARIANT/seedN with ENV one of "
+                          f"{', '.join(BENCHMARKS)}); misspelled?")
+    return where
 
 
 def _status(run_dir: Path) -> tuple[str, str, float]:
@@ -47,7 +72,10 @@ def run_table(run_dir: str | Path) -> pd.DataFrame:
     """One verified run: its evaluations, each with the training metrics logged last at or
     before that step (train.csv is logged every log_every steps, eval.csv every eval_every)."""
     meta, evals, train = load_run(run_dir)
-    where = parse_run_path(run_dir)
+    try:
+        where = parse_run_path(run_dir)
+    except ValueError:  # not a grid path (e.g. fmer train --out runs/hopper): meta.json says
+        where = meta
     for key in ("env", "variant", "seed"):
         if meta[key] != where[key]:
             raise RunLogError(f"{run_dir}: meta.json says {key}={meta[key]!r}, the path "
@@ -62,11 +90,20 @@ def run_table(run_dir: str | Path) -> pd.DataFrame:
     return table
 
 
-def aggregate(run_dirs: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(summary, completeness) of the expected ``run_dirs``."""
-    tables, report = [], []
+def aggregate(run_dirs: list[str | Path], budget: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summary, completeness) of the expected ``run_dirs`` of ``budget``; RunLogError, before
+    any work, naming each RUN_DIR that is neither a run nor a path of the budget's grid."""
+    identities, bad = [], []
     for run_dir in map(Path, run_dirs):
-        row = parse_run_path(run_dir) | {"path": str(run_dir)}
+        try:
+            identities.append(run_identity(run_dir, budget) | {"path": str(run_dir)})
+        except RunLogError as exc:
+            bad.append(str(exc))
+    if bad:
+        raise RunLogError("\n  ".join(bad))
+    tables, report = [], []
+    for row in identities:
+        run_dir = Path(row["path"])
         try:
             table = run_table(run_dir)
         except RunLogError:
@@ -105,7 +142,7 @@ def coverage_note(completeness: pd.DataFrame, budget: str) -> str:
 
 
 def main(args) -> int:
-    summary, completeness = aggregate(args.run_dirs)
+    summary, completeness = aggregate(args.run_dirs, args.budget)
     for path in (args.out, args.completeness):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     summary.to_csv(args.out, index=False)

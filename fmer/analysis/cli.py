@@ -1,4 +1,5 @@
-"""The analysis subcommands of ``fmer``: aggregate, figure, tables, samples, random-scores, plan.
+"""The analysis subcommands of ``fmer``: aggregate, figure, tables, samples, random-scores, plan,
+status, plot.
 
 Parsers only; each handler lives with its logic and is imported when its subcommand runs, so
 that ``fmer train`` does not pay for matplotlib, seaborn and rliable at start-up.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 
+from fmer.cli import examples
 from fmer.config import DEFAULT_BUDGETS_FILE
 
 # fmer.analysis.figures.KINDS, named here to keep matplotlib out of start-up (a test checks)
@@ -28,10 +30,10 @@ def plan_main(args) -> int:
 
     config = load_yaml(args.config)
     names = args.budgets or list(config["budgets"])
+    sizes = {name: cost.budget_size(grid.runs(config, name)) for name in names}  # refuse first
     print("| budget | runs | env steps | est. core-hours (one laptop core) |")
     print("|---|---|---|---|")
-    for name in names:
-        size = cost.budget_size(grid.runs(config, name))
+    for name, size in sizes.items():
         print(f"| {name} | {size['runs']} | {size['env_steps']:,} | {size['core_hours']:,.1f} |")
     return 0
 
@@ -41,7 +43,9 @@ def add_parser(subparsers) -> None:
         "aggregate", help="run logs -> tidy summary.csv and a completeness report",
         description="Load every verified run among RUN_DIRs (the runs a budget expects) into "
                     "one table (env, variant, seed, step, metrics) and list the others as "
-                    "incomplete, failed or missing.")
+                    "incomplete, failed or missing.",
+        **examples("fmer aggregate --budget mini --out /tmp/summary.csv "
+                   "--completeness /tmp/completeness.csv results/mini/*/*/seed*"))
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--budget", required=True)
     p.add_argument("--out", required=True, metavar="CSV", help="summary table")
@@ -51,7 +55,11 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "figure", help="one of the paper's figures from run logs (PNG and PDF)",
         description="Build figure KIND from the RUN_DIRs a budget expects; missing runs are "
-                    "named on the figure, never filled in.")
+                    "named on the figure, never filled in. A RUN_DIR that holds no run must be "
+                    "a path of the budget's grid (a missing run); anything else is refused.",
+        **examples("fmer figure curve --budget mini --out /tmp/hopper "
+                   "results/mini/Hopper-v5/*/seed*",
+                   "fmer figure curve --budget smoke --out /tmp/mine runs/hopper"))
     p.add_argument("kind", choices=FIGURE_KINDS)
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--budget", required=True)
@@ -63,7 +71,10 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "tables", help="Markdown and LaTeX tables: our numbers beside the paper's",
         description="From fmer aggregate's summary and completeness files and the paper's "
-                    "reported numbers, write OUT.md and OUT.tex.")
+                    "reported numbers, write OUT.md and OUT.tex.",
+        **examples("fmer tables --budget mini --summary results/mini/summary.csv "
+                   "--completeness results/mini/completeness.csv "
+                   "--reported paper/reported.csv --out /tmp/results"))
     p.add_argument("--budget", required=True)
     p.add_argument("--summary", required=True, metavar="CSV")
     p.add_argument("--completeness", required=True, metavar="CSV")
@@ -74,7 +85,8 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "samples", help="action samples of a run's final policy (multimodality figure)",
         description="Load the final agent of RUN_DIR from its checkpoint and draw N stochastic "
-                    "actions at each of a few fixed states of multigoal-2d.")
+                    "actions at each of a few fixed states of multigoal-2d.",
+        **examples("fmer samples results/mini/multigoal-2d/fmer/seed0 --out /tmp/samples.csv"))
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--out", required=True, metavar="CSV")
     p.add_argument("-n", type=int, default=300, help="samples per state (default 300)")
@@ -83,14 +95,47 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "random-scores", help="return of a uniform random policy per env",
         description="Mean return of uniform random actions over 10 seeded episodes per ENV: "
-                    "the zero of the normalised scores.")
+                    "the zero of the normalised scores.",
+        **examples("fmer random-scores --out /tmp/random.csv Hopper-v5 HalfCheetah-v5"))
     p.add_argument("envs", nargs="+", metavar="ENV")
     p.add_argument("--out", required=True, metavar="CSV")
     p.set_defaults(func=_lazy("rollouts", "random_scores_main"))
 
     p = subparsers.add_parser(
         "plan", help="size of each budget's grid: runs, env steps, estimated core-hours",
-        description="Estimates from measured speeds (fmer.analysis.cost).")
+        description="Estimates from measured speeds (fmer.analysis.cost).",
+        **examples("fmer plan", "fmer plan mini paper"))
     p.add_argument("budgets", nargs="*", metavar="BUDGET", help="default: all")
     p.add_argument("--config", default=str(DEFAULT_BUDGETS_FILE), metavar="YAML")
     p.set_defaults(func=plan_main)
+
+    p = subparsers.add_parser(
+        "status", help="how far a budget's grid is: each run, then what is done and left",
+        description="One line per run of the budget: complete, running (step, speed), "
+                    "stopped (killed; resumes from its checkpoint), failed (why) or missing; "
+                    "then runs, env steps and estimated core-hours done and left. Reads only "
+                    "the run directories under ROOT, so it works while Snakemake runs and on "
+                    "a cluster's shared file system.",
+        **examples("fmer status", "fmer status --budget paper --root /scratch/fmer"))
+    p.add_argument("--budget", help="default: the config's `budget`")
+    p.add_argument("--config", default=str(DEFAULT_BUDGETS_FILE), metavar="YAML")
+    p.add_argument("--root", default=".", metavar="DIR",
+                   help="the directory Snakemake runs in, holding results/ (default: .)")
+    p.add_argument("--stale-minutes", type=float, default=30.0, metavar="M",
+                   help="a run on another host whose logs have not changed for M minutes is "
+                        "reported as stopped (default: 30)")
+    p.set_defaults(func=_lazy("status", "main"))
+
+    p = subparsers.add_parser(
+        "plot", help="one page per set of runs: evaluation curve and training diagnostics",
+        description="Plot the evaluation return (FrankaKitchen: tasks completed) and every "
+                    "column of train.csv (losses, α, entropy, τ, ESS/N, saturation, speed) "
+                    "of any run directories, complete or still running (RUN/.train), one "
+                    "colour per run.",
+        **examples("fmer plot runs/hopper",
+                   "fmer plot results/mini/Hopper-v5/sac/seed0 results/mini/Hopper-v5/sac/seed1 "
+                   "--out /tmp/hopper.png"))
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", default="plot.png", metavar="FILE",
+                   help="image file, its type from the suffix (default: plot.png)")
+    p.set_defaults(func=_lazy("plot", "main"))

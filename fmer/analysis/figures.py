@@ -268,7 +268,7 @@ KINDS = {"curve": curve, "ablation_returns": ablation_returns, "ablation_ess": a
 
 
 def build(kind: str, run_dirs, budget: str, out: str | Path, random_scores=None) -> list[Path]:
-    summary, completeness = aggregate(run_dirs)
+    summary, completeness = aggregate(run_dirs, budget)
     fig = KINDS[kind](summary, completeness, random_scores=random_scores)
     fig.text(0.01, 0.005, coverage_note(completeness, budget), fontsize=7, ha="left",
              va="bottom", wrap=True,

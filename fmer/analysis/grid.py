@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from fmer.config import ConfigError, make_config
+from fmer.config import ConfigError, did_you_mean, make_config
 
 MUJOCO = ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Humanoid-v5")
 KITCHEN = ("kitchen-1", "kitchen-4", "kitchen-7")
@@ -56,7 +56,8 @@ def run_path(budget: str, env: str, variant: str, seed: int) -> str:
 def budget_config(config: dict[str, Any], budget: str) -> dict[str, Any]:
     budgets = config["budgets"]
     if budget not in budgets:
-        raise ConfigError(f"budget: unknown budget {budget!r}; valid: {', '.join(budgets)}")
+        raise ConfigError(f"budget: unknown budget {budget!r}{did_you_mean(budget, budgets)}; "
+                          f"valid: {', '.join(budgets)}")
     return budgets[budget]
 
 

@@ -45,6 +45,8 @@ rule figure:
         "logs/{budget}/figure_{name}.log",
     params:
         cmd=lambda wc: figure_cmd(wc.budget, wc.name),
+        # the report caption: the runs complete now (a figure is rebuilt when its runs change)
+        shown=lambda wc: shown_caption(wc.budget, wc.name),
     wildcard_constraints:
         name=r"[A-Za-z0-9_.\-]+",
     localrule: True

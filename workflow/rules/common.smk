@@ -1,4 +1,6 @@
 # The grid of every budget, the artifacts built from it, and the commands that build them.
+import logging
+
 from snakemake.exceptions import WorkflowError
 
 from fmer.analysis import cost, grid
@@ -76,6 +78,40 @@ def figures_of(budget):
         if shown:
             figs[name] = (shown, extra)
     return figs
+
+
+def shown_caption(budget, name):
+    """What figure `name` shows, for its report caption: the variants with complete runs
+    (RUN/meta.json exists only once a run is complete) and the seeds of each."""
+    runs, _ = figures_of(budget)[name]
+    parts = []
+    for variant in dict.fromkeys(r.variant for r in runs):
+        mine = [r for r in runs if r.variant == variant]
+        done = [r for r in mine if os.path.exists(f"{r.path}/meta.json")]
+        envs = sorted({r.env for r in done}, key=grid.BENCHMARKS.index)
+        parts.append(f"{variant}: {len(done)} of {len(mine)} runs"
+                     + (f" ({', '.join(envs)})" if done and len(envs) > 1 else ""))
+    return "; ".join(parts)
+
+
+class _OneMissingMetadataLine(logging.Filter):
+    """`snakemake --report` warns once per output Snakemake has no record of: here every
+    shipped log (trained elsewhere, 237 lines for `mini`). Say it once."""
+
+    said = False
+
+    def filter(self, record):
+        if not str(record.msg).startswith("Missing metadata for file"):
+            return True
+        if self.said:
+            return False
+        self.said = True
+        record.msg = ("Some outputs (e.g. shipped run logs) were made by another Snakemake "
+                      "than this one: the report shows no job times for them.")
+        return True
+
+
+logging.getLogger("snakemake.logging").addFilter(_OneMissingMetadataLine())
 
 
 def figure_kind(name):
