@@ -9,14 +9,17 @@ means the update is compute bound and only fewer FLOPs can make it cheaper.
 
 Clock: on one thread, the main thread's CPU time (``time.thread_time``), which other
 processes on a shared machine cannot inflate; on more threads, wall time.
+
+``--budget NAME`` also times FMER under each of that budget's own variants (their config
+overrides, e.g. the defaults study's cost settings); ``--whole-run NAME`` trains one whole run
+per algorithm on that budget's schedule and compares wall times. The Markdown page is
+written by ``fmer.analysis.performance``.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -25,19 +28,23 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from unittest.mock import patch
 
-import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from fmer import agent as agent_module
-from fmer import flow
 from fmer.buffer import Batch
-from fmer.config import make_config, parse_overrides
+from fmer.config import (
+    DEFAULT_BUDGETS_FILE,
+    ConfigError,
+    budget_overrides,
+    load_yaml,
+    make_config,
+    parse_overrides,
+)
 from fmer.envs import make_env
 from fmer.nets import ActionBox
 from fmer.train import make_agent
@@ -45,21 +52,11 @@ from fmer.train import make_agent
 DEFAULT_ENVS = ("HalfCheetah-v5", "kitchen-4", "Humanoid-v5")
 DEFAULT_THREADS = (1, 2)
 MATMUL_N = 1024
-CSV_COLUMNS = ("env", "obs_dim", "act_dim", "threads", "item", "reps", "ms", "clock",
-               "wall_ms", "gflop", "gflop_per_s")
+CSV_COLUMNS = ("env", "obs_dim", "act_dim", "threads", "setting", "item", "reps", "ms",
+               "clock", "wall_ms", "gflop", "gflop_per_s")
+DEFAULTS = "defaults"  # the ``setting`` of rows measured at the package defaults (+ --set)
 HEADLINE = "FMER/SAC update time ratio"
-# Cheaper [ours] settings, timed for the generated page only: the defaults stay the spec's
-# until learning with these is shown to be unaffected (shared/spec/FMER.md §4).
-ALTERNATIVES = {
-    "entropy term on 64 states": {"actor.entropy_batch": 64},
-    "candidates for 64 states": {"actor.candidate_states": 64},
-    "8 candidates for 64 states, entropy term on 64": {
-        "actor.candidates": 8, "actor.candidate_states": 64, "actor.entropy_batch": 64},
-    # the Pendulum learning test's setting (tests/test_agent.py), at full width and batch
-    "8 candidates for 32 states, entropy term on 32": {
-        "actor.candidates": 8, "actor.candidate_states": 32, "actor.entropy_batch": 32},
-}
-ENTROPY_BATCHES = (256, 128, 64)
+EFFICIENCY = "FMER update efficiency"
 
 
 @dataclass
@@ -155,22 +152,27 @@ def _env_dims(env_name: str) -> tuple[int, ActionBox]:
     return obs_dim, box
 
 
-def _row(env, obs_dim, act_dim, threads, item, timing: Timing, gflop=None):
+def _row(env, obs_dim, act_dim, threads, item, timing: Timing, gflop=None, setting=DEFAULTS):
     rate = gflop / (timing.ms / 1e3) if gflop is not None else None
     return {"env": env, "obs_dim": obs_dim, "act_dim": act_dim, "threads": threads,
-            "item": item, "reps": timing.reps, "ms": timing.ms, "clock": timing.clock,
-            "wall_ms": timing.wall_ms, "gflop": gflop, "gflop_per_s": rate}
+            "setting": setting, "item": item, "reps": timing.reps, "ms": timing.ms,
+            "clock": timing.clock, "wall_ms": timing.wall_ms, "gflop": gflop,
+            "gflop_per_s": rate}
 
 
 def bench(envs: Iterable[str] = DEFAULT_ENVS, threads: Iterable[int] = DEFAULT_THREADS,
           reps: int = 10, warmup: int = 3, env_steps: int = 1000, batch_size: int = 256,
-          overrides: dict | None = None, seed: int = 0) -> list[dict]:
+          overrides: dict | None = None, seed: int = 0,
+          settings: dict[str, dict] | None = None) -> list[dict]:
     """Long-format rows (``CSV_COLUMNS``): per thread count the matmul rate, per env and thread
-    count the raw env step, SAC and FMER updates. Restores torch's thread count."""
+    count the raw env step, SAC and FMER updates; then, on the first env and the fewest
+    threads, the updates under each named setting (overrides on top of ``overrides``).
+    Restores torch's thread count."""
     envs, threads = list(envs), sorted(set(threads))
     if not envs or not threads or min(threads) < 1:
         raise ValueError(f"need at least one env and positive thread counts, got envs={envs}, "
                          f"threads={threads}")
+    overrides = overrides or {}
     dims = {name: _env_dims(name) for name in envs}
     before = torch.get_num_threads()
     rows = []
@@ -187,7 +189,12 @@ def bench(envs: Iterable[str] = DEFAULT_ENVS, threads: Iterable[int] = DEFAULT_T
                     rows.append(_row(name, obs_dim, box.dim, n, "env_step",
                                      env_step_timing(name, env_steps, n)))
                 rows += _bench_updates(name, obs_dim, box, n, reps, warmup, batch_size,
-                                       overrides or {}, seed)
+                                       overrides, seed)
+            if n == threads[0]:
+                obs_dim, box = dims[envs[0]]
+                for setting, extra in (settings or {}).items():
+                    rows += _bench_updates(envs[0], obs_dim, box, n, reps, warmup, batch_size,
+                                           {**overrides, **extra}, seed, setting)
     finally:
         torch.set_num_threads(before)
     return rows
@@ -232,7 +239,8 @@ def update_parts(update: Callable[[], object], reps: int, threads: int) -> dict[
             for name in (*FMER_PARTS, "rest")}
 
 
-def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overrides, seed):
+def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overrides, seed,
+                   setting=DEFAULTS):
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     batch = random_batch(obs_dim, box.dim, batch_size, gen)
@@ -241,84 +249,70 @@ def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overri
         cfg = make_config(name, algo, seed, overrides={**overrides,
                                                        "train.batch_size": batch_size})
         agents[algo] = make_agent(cfg, obs_dim, box)
-    flops = {algo: count_flops(lambda a=agent: a.update(batch)) / 1e9
-             for algo, agent in agents.items()}
+    # FLOPs of a cycle of actor.update_every updates, per update: the delayed actor's cost
+    # is spread over the updates that skip it, as in a run.
+    cycle = agents["fmer"].actor_every
+    flops = {algo: count_flops(lambda a=agent, k=k: [a.update(batch) for _ in range(k)])
+             / 1e9 / k for (algo, agent), k in zip(agents.items(), (1, cycle), strict=True)}
     timings = interleaved({algo: lambda a=agent: a.update(batch)
-                           for algo, agent in agents.items()}, reps, warmup, threads)
-    parts = update_parts(lambda: agents["fmer"].update(batch), reps, threads)
-    rows = [_row(name, obs_dim, box.dim, threads, f"{algo}_update", timings[algo], flops[algo])
-            for algo in agents]
-    for part, ms in parts.items():
-        rows.append(_row(name, obs_dim, box.dim, threads, f"fmer_{part}",
-                         Timing(ms, None, _clock(threads)[0], reps)))
+                           for algo, agent in agents.items()}, reps * cycle, warmup, threads)
+    rows = [_row(name, obs_dim, box.dim, threads, f"{algo}_update", timings[algo], flops[algo],
+                 setting) for algo in agents]
+    if setting == DEFAULTS:
+        parts = update_parts(lambda: agents["fmer"].update(batch), reps * cycle, threads)
+        rows += [_row(name, obs_dim, box.dim, threads, f"fmer_{part}",
+                      Timing(ms, None, _clock(threads)[0], reps * cycle))
+                 for part, ms in parts.items()]
     return rows
 
 
-def entropy_noise(env_name: str, sizes: Iterable[int] = ENTROPY_BATCHES, draws: int = 32,
-                  overrides: dict | None = None, seed: int = 0) -> list[dict]:
-    """What an entropy term on fewer states costs in noise, for a fresh policy on states the
-    env visits under random actions: per sub-batch size, the std over ``draws`` of the
-    estimate −mean log π and the gradient's relative std, sqrt(E||g − ḡ||²)/||ḡ||."""
-    env = make_env(env_name, seed=seed)
-    env.action_space.seed(seed)
-    obs, _ = env.reset(seed=seed)
-    states = []
-    for _ in range(2000):
-        states.append(obs)
-        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        if terminated or truncated:
-            obs, _ = env.reset()
-    env.close()
-    states = torch.as_tensor(np.asarray(states), dtype=torch.float32)
-    torch.manual_seed(seed)
-    box = ActionBox(env.action_space.low, env.action_space.high)
-    cfg = make_config(env_name, "fmer", seed, overrides=overrides)
-    agent = make_agent(cfg, states.shape[1], box)
-    v, e = agent.velocity, cfg.entropy
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    for n in sizes:
-        values, grads = [], []
-        for _ in range(draws):
-            s = states[torch.randint(0, len(states), (n,), generator=gen)]
-            z0 = torch.randn(n, box.dim, generator=gen)
-            _, logp = flow.log_prob(v, s, z0, cfg.actor.flow_steps, e.divergence, e.logdet,
-                                    e.tanh_correction, e.probes, gen)
-            v.zero_grad(set_to_none=True)
-            logp.mean().backward()
-            values.append(-logp.mean().item())
-            grads.append(torch.cat([p.grad.flatten() for p in v.parameters()]))
-        g = torch.stack(grads)
-        spread = (g - g.mean(0)).pow(2).sum(1).mean().sqrt() / g.mean(0).norm()
-        out.append({"entropy_batch": n, "estimate_std": statistics.stdev(values),
-                    "grad_rel_std": spread.item()})
-    return out
-
-
-# --- reporting -------------------------------------------------------------------------------
-def _lookup(rows, env, threads, item) -> dict | None:
+# --- what the rows say -----------------------------------------------------------------------
+def lookup(rows: list[dict], env: str, threads: int, item: str,
+           setting: str = DEFAULTS) -> dict | None:
     for r in rows:
-        if r["env"] == env and r["threads"] == threads and r["item"] == item:
+        if (r["env"], r["threads"], r["item"], r["setting"]) == (env, threads, item, setting):
             return r
     return None
 
 
-def summary(rows: list[dict]) -> list[dict]:
-    """One wide record per (env, threads), in the order benched."""
-    out = []
-    keys = dict.fromkeys((r["env"], r["threads"]) for r in rows if r["env"])
-    for env, n in keys:
-        sac, fmer = _lookup(rows, env, n, "sac_update"), _lookup(rows, env, n, "fmer_update")
-        step = next(r for r in rows if r["env"] == env and r["item"] == "env_step")
-        mm = _lookup(rows, "", n, "matmul")
-        out.append({
-            "env": env, "dims": f"{sac['obs_dim']}/{sac['act_dim']}", "threads": n,
-            "env_steps_per_s": 1e3 / step["ms"], "sac_ms": sac["ms"], "fmer_ms": fmer["ms"],
+def _record(rows, env, n, setting=DEFAULTS) -> dict:
+    sac, fmer = (lookup(rows, env, n, f"{a}_update", setting) for a in ("sac", "fmer"))
+    mm = lookup(rows, "", n, "matmul")
+    return {"env": env, "dims": f"{sac['obs_dim']}/{sac['act_dim']}", "threads": n,
+            "setting": setting, "sac_ms": sac["ms"], "fmer_ms": fmer["ms"],
             "ratio": fmer["ms"] / sac["ms"], "sac_gflop": sac["gflop"],
             "fmer_gflop": fmer["gflop"], "fmer_gflop_per_s": fmer["gflop_per_s"],
-            "matmul_gflop_per_s": mm["gflop_per_s"], "clock": sac["clock"],
-            "floor_ratio": fmer["gflop"] / mm["gflop_per_s"] * 1e3 / sac["ms"],
-        })
+            "matmul_gflop_per_s": mm["gflop_per_s"],
+            "efficiency": fmer["gflop_per_s"] / mm["gflop_per_s"], "clock": sac["clock"],
+            "floor_ratio": fmer["gflop"] / mm["gflop_per_s"] * 1e3 / sac["ms"]}
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    """One wide record per (env, threads) at the defaults, in the order benched, with the
+    env's raw step rate."""
+    out = []
+    for env, n in dict.fromkeys((r["env"], r["threads"]) for r in rows
+                                if r["env"] and r["setting"] == DEFAULTS):
+        step = next(r for r in rows if r["env"] == env and r["item"] == "env_step")
+        out.append({**_record(rows, env, n), "env_steps_per_s": 1e3 / step["ms"]})
+    return out
+
+
+def settings_summary(rows: list[dict]) -> list[dict]:
+    """One wide record per named setting (first env, fewest threads)."""
+    return [_record(rows, r["env"], r["threads"], r["setting"]) for r in rows
+            if r["setting"] != DEFAULTS and r["item"] == "fmer_update"]
+
+
+def parts_summary(rows: list[dict]) -> list[dict]:
+    """The FMER update's parts (ms) per (env, threads), at the defaults."""
+    out = []
+    for rec in summary(rows):
+        parts = {r["item"][5:]: r["ms"] for r in rows
+                 if (r["env"], r["threads"]) == (rec["env"], rec["threads"])
+                 and r["item"][5:] in (*FMER_PARTS, "rest") and r["item"].startswith("fmer_")}
+        out.append({"env": rec["env"], "threads": rec["threads"], "fmer_ms": rec["fmer_ms"],
+                    **parts})
     return out
 
 
@@ -328,33 +322,19 @@ TABLE_COLUMNS = (
     ("FMER ms", "fmer_ms", "{:.1f}"), ("FMER/SAC", "ratio", "{:.2f}"),
     ("SAC GFLOP", "sac_gflop", "{:.2f}"), ("FMER GFLOP", "fmer_gflop", "{:.2f}"),
     ("FMER GFLOP/s", "fmer_gflop_per_s", "{:.0f}"),
-    ("matmul GFLOP/s", "matmul_gflop_per_s", "{:.0f}"), ("floor/SAC", "floor_ratio", "{:.2f}"),
+    ("matmul GFLOP/s", "matmul_gflop_per_s", "{:.0f}"), ("efficiency", "efficiency", "{:.0%}"),
+    ("floor/SAC", "floor_ratio", "{:.2f}"),
 )
-
-
-ALTERNATIVE_COLUMNS = (("setting", "setting", "{}"), ("SAC ms", "sac_ms", "{:.1f}"),
-                       ("FMER ms", "fmer_ms", "{:.1f}"), ("FMER/SAC", "ratio", "{:.2f}"))
-NOISE_COLUMNS = (("entropy_batch", "entropy_batch", "{}"),
-                 ("std of -mean log pi", "estimate_std", "{:.3f}"),
-                 ("gradient relative std", "grad_rel_std", "{:.2f}"))
-
-
-def parts_summary(rows: list[dict]) -> tuple[list[dict], tuple]:
-    """The FMER update's parts per (env, threads) and the columns to print them with."""
-    names = list(dict.fromkeys(r["item"][5:] for r in rows if r["item"].startswith("fmer_")
-                               and r["item"] != "fmer_update"))
-    out = []
-    for env, n in dict.fromkeys((r["env"], r["threads"]) for r in rows if r["env"]):
-        total = _lookup(rows, env, n, "fmer_update")["ms"]
-        rec = {"env": env, "threads": n, "fmer_ms": total}
-        for part in names:
-            found = _lookup(rows, env, n, f"fmer_{part}")
-            rec[part] = found["ms"] if found else 0.0
-        out.append(rec)
-    columns = (("env", "env", "{}"), ("threads", "threads", "{}"),
-               ("FMER ms", "fmer_ms", "{:.1f}"),
-               *((p.replace("_", " "), p, "{:.1f}") for p in names))
-    return out, columns
+SETTING_COLUMNS = (
+    ("setting", "setting", "{}"), ("SAC ms", "sac_ms", "{:.1f}"), ("FMER ms", "fmer_ms", "{:.1f}"),
+    ("FMER/SAC", "ratio", "{:.2f}"), ("FMER GFLOP", "fmer_gflop", "{:.2f}"),
+    ("efficiency", "efficiency", "{:.0%}"),
+)
+PART_COLUMNS = (("env", "env", "{}"), ("threads", "threads", "{}"),
+                ("FMER ms", "fmer_ms", "{:.1f}"),
+                *((p.replace("_", " "), p, "{:.1f}") for p in (*FMER_PARTS, "rest")))
+WHOLE_RUN_COLUMNS = (("algo", "algo", "{}"), ("env steps", "steps", "{:,}"),
+                     ("wall time (min)", "minutes", "{:.1f}"))
 
 
 def format_table(records: list[dict], columns=TABLE_COLUMNS, markdown: bool = False) -> str:
@@ -368,11 +348,13 @@ def format_table(records: list[dict], columns=TABLE_COLUMNS, markdown: bool = Fa
                      for line in [header, *body])
 
 
-def headline(records: list[dict]) -> tuple[dict, str]:
-    """The first env on the fewest threads, and the last line of every bench."""
-    rec = min(records, key=lambda r: r["threads"])
-    rec = next(r for r in records if r["threads"] == rec["threads"])
-    return rec, f"{HEADLINE}: {rec['ratio']:.2f}"
+def headline(records: list[dict]) -> tuple[dict, list[str]]:
+    """The first env on the fewest threads, and the last two lines of every bench: the
+    efficiency, then the ratio."""
+    fewest = min(r["threads"] for r in records)
+    rec = next(r for r in records if r["threads"] == fewest)
+    return rec, [f"{EFFICIENCY}: {rec['efficiency']:.0%} of the matmul rate",
+                 f"{HEADLINE}: {rec['ratio']:.2f}"]
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
@@ -384,142 +366,71 @@ def write_csv(rows: list[dict], path: Path) -> None:
             w.writerow({k: ("" if r[k] is None else r[k]) for k in CSV_COLUMNS})
 
 
-# --- end to end and the generated page -------------------------------------------------------
-def end_to_end(env: str, algo: str, steps: int, learning_starts: int = 1000,
-               overrides: dict | None = None) -> float:
-    """Env steps/s of ``fmer train`` (a subprocess, one thread) over ``steps`` steps that each
-    make an update, read from the run's train.csv."""
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    total = learning_starts + steps
-    sets = {"train.total_steps": total, "train.learning_starts": learning_starts,
-            "train.log_every": learning_starts, "train.eval_every": total,
-            "train.eval_episodes": 1, "train.checkpoint_every": total, **(overrides or {})}
+# --- whole runs ------------------------------------------------------------------------------
+def whole_run(env: str, algo: str, budget: str, overrides: dict | None = None) -> dict:
+    """Wall time of one complete ``fmer train`` run (a subprocess, one thread, seed 0) on the
+    schedule of ``budget``, read from its eval.csv: what a grid run costs, random steps,
+    evaluations and process start included."""
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "fmer", "train", "--env", env, "--algo", algo,
-               "--seed", "0", "--out", tmp + "/run"]
-        for k, v in sets.items():
+               "--seed", "0", "--budget", budget, "--out", tmp + "/run"]
+        for k, v in (overrides or {}).items():
             cmd += ["--set", f"{k}={v}"]
         subprocess.run(cmd, check=True, capture_output=True, text=True)
-        with open(Path(tmp) / "run" / "train.csv") as f:
+        with open(Path(tmp) / "run" / "eval.csv") as f:
             last = list(csv.DictReader(f))[-1]
-    return float(last["env_steps_per_s"])
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine() -> dict[str, str]:
-    return {"cpu": _cpu_model(), "logical cores": str(os.cpu_count()),
-            "load average (1 min) at start": f"{os.getloadavg()[0]:.1f}",
-            "python": platform.python_version(), "torch": torch.__version__,
-            "os": platform.platform()}
-
-
-def markdown(records: list[dict], info: dict[str, str], command: str,
-             e2e: dict[str, float] | None = None, alternatives: list[dict] | None = None,
-             noise: list[dict] | None = None, by_part: tuple | None = None) -> str:
-    rec, line = headline(records)
-    parts = [
-        "# Performance: one SAC and one FMER update, side by side",
-        "",
-        f"Generated by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; do not edit by hand.",
-        "",
-        "## Machine",
-        "",
-        *[f"- {k}: {v}" for k, v in info.items()],
-        "",
-        "## Update cost (batch 256, config defaults, median after warm-up)",
-        "",
-        "One thread: the main thread's CPU time, which other processes on a shared machine "
-        "cannot inflate; more threads: wall time, which needs as many idle cores to mean "
-        "anything (see the load average above). GFLOP counts the matmuls of one update, "
-        "backward included; `matmul GFLOP/s` is a 1024³ fp32 matmul on the same threads, and "
-        "`floor/SAC` is the FMER update's FLOPs at that rate over the SAC update's time: no "
-        "implementation of the same float32 math on this machine gets below it.",
-        "",
-        format_table(records, markdown=True),
-        "",
-        f"**{line}** ({rec['env']}, {rec['threads']} thread(s)). FMER's matmuls alone, at the "
-        f"matmul rate, take {rec['floor_ratio']:.2f}× SAC's update there.",
-        "",
-    ]
-    if by_part:
-        parts += ["### FMER's update by part (ms, same clock)", "",
-                  "Each part as the agent times it inside the update; `rest` is what no part "
-                  "covers (reading the metrics out).", "",
-                  format_table(*by_part, markdown=True), ""]
-    if alternatives:
-        parts += [f"## Cheaper settings ({rec['env']}, {rec['threads']} thread(s))", "",
-                  "Not the defaults: the spec keeps these [ours] knobs at all states and 16 "
-                  "candidates until learning with fewer is shown to be unaffected.", "",
-                  format_table(alternatives, ALTERNATIVE_COLUMNS, markdown=True), ""]
-    if noise:
-        parts += [f"## The entropy term on fewer states: its noise ({rec['env']})", "",
-                  "A fresh policy on states visited under random actions; spread over draws "
-                  "of states and z0.", "", format_table(noise, NOISE_COLUMNS, markdown=True),
-                  ""]
-    if e2e:
-        parts += ["## End to end: `fmer train` on HalfCheetah-v5 (one thread, wall time)", "",
-                  "| algo | env steps/s (one update per step) |", "|---|---|",
-                  *[f"| {algo} | {rate:.1f} |" for algo, rate in e2e.items()], ""]
-    return "\n".join(parts)
+    return {"algo": algo, "steps": int(last["step"]),
+            "minutes": float(last["wall_time_s"]) / 60}
 
 
 # --- command line ----------------------------------------------------------------------------
-def alternatives(env: str, reps: int, warmup: int, batch_size: int, overrides: dict,
-                 seed: int = 0) -> list[dict]:
-    """FMER/SAC on one thread for each of ``ALTERNATIVES`` on top of ``overrides``."""
-    obs_dim, box = _env_dims(env)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        out = []
-        for name, alt in ALTERNATIVES.items():
-            rows = _bench_updates(env, obs_dim, box, 1, reps, warmup, batch_size,
-                                  {**overrides, **alt}, seed)
-            sac, fmer = (_lookup(rows, env, 1, f"{a}_update") for a in ("sac", "fmer"))
-            out.append({"setting": name, "sac_ms": sac["ms"], "fmer_ms": fmer["ms"],
-                        "ratio": fmer["ms"] / sac["ms"]})
-    finally:
-        torch.set_num_threads(before)
-    return out
+def _budget_settings(name: str) -> dict[str, dict]:
+    """A budget's own variants as named overrides (workflow/config/config.yaml)."""
+    from fmer.analysis.grid import budget_variants
+
+    budgets = load_yaml(DEFAULT_BUDGETS_FILE).get("budgets", {})
+    if name not in budgets:
+        raise ConfigError(f"--budget: unknown budget {name!r}; valid: {', '.join(budgets)}")
+    own = budget_variants(budgets[name])
+    if not own:
+        raise ConfigError(f"--budget: budget {name!r} defines no variants of its own")
+    return {variant: spec["set"] for variant, spec in own.items()}
 
 
 def _cli(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set)
+    settings = _budget_settings(args.budget) if args.budget else {}
+    if args.whole_run:
+        budget_overrides(args.whole_run)  # an unknown budget stops before any timing
     rows = bench(args.envs, args.threads, args.reps, args.warmup, args.env_steps,
-                 args.batch_size, overrides)
-    records = summary(rows)
-    parts, part_columns = parts_summary(rows)
+                 args.batch_size, overrides, settings=settings)
+    records, by_setting = summary(rows), settings_summary(rows)
     write_csv(rows, Path(args.csv))
     print(format_table(records))
     print("FMER's update by part, ms:")
-    print(format_table(parts, part_columns))
+    print(format_table(parts_summary(rows), PART_COLUMNS))
+    if by_setting:
+        print(f"Settings of budget {args.budget}:")
+        print(format_table(by_setting, SETTING_COLUMNS))
+    whole = [whole_run(args.envs[0], algo, args.whole_run, overrides)
+             for algo in ("sac", "fmer")] if args.whole_run else []
+    if whole:
+        print(f"Whole runs, budget {args.whole_run}:")
+        print(format_table(whole, WHOLE_RUN_COLUMNS))
+        print(f"FMER/SAC whole-run wall time: {whole[1]['minutes'] / whole[0]['minutes']:.2f}")
     print(f"CSV: {args.csv}")
-    rec, line = headline(records)
     if args.markdown:
-        alts = alternatives(rec["env"], args.reps, args.warmup, args.batch_size, overrides)
-        print(format_table(alts, ALTERNATIVE_COLUMNS))
-        noise = entropy_noise(rec["env"], overrides=overrides)
-        print(format_table(noise, NOISE_COLUMNS))
-        e2e = {algo: end_to_end("HalfCheetah-v5", algo, args.train_steps, overrides=overrides)
-               for algo in ("sac", "fmer")} if args.train_steps else {}
+        from fmer.analysis.performance import render
+
         command = "fmer bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] \
             else "fmer bench"
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(markdown(records, machine(), command, e2e, alts, noise,
-                                                (parts, part_columns)))
+        Path(args.markdown).write_text(render(rows, command, args.budget, args.whole_run,
+                                              whole))
         print(f"Markdown: {args.markdown}")
+    rec, lines = headline(records)
     print(f"headline: {rec['env']}, {rec['threads']} thread(s), {rec['clock']} clock")
-    print(line)
+    print("\n".join(lines))
     return 0
 
 
@@ -537,9 +448,11 @@ def add_parser(subparsers) -> None:
         "bench", help="time SAC and FMER updates side by side",
         description="Time raw env steps, a SAC update and an FMER update per network size and "
                     "thread count in one process; print a table, write CSV; the last line is "
-                    f"'{HEADLINE}: R' (first env, fewest threads).",
+                    f"'{HEADLINE}: R' (first env, fewest threads), after '{EFFICIENCY}: P% of "
+                    "the matmul rate'.",
         **examples("fmer bench",
-                   "fmer bench --envs Hopper-v5 --threads 1 --reps 3 --train-steps 0"),
+                   "fmer bench --envs Hopper-v5 --threads 1 --reps 3",
+                   "fmer bench --envs HalfCheetah-v5 --threads 1 --budget defaults"),
     )
     p.add_argument("--envs", nargs="+", default=list(DEFAULT_ENVS),
                    help="envs whose network sizes to bench (default: %(default)s)")
@@ -552,10 +465,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--batch-size", type=_positive, default=256)
     p.add_argument("--csv", default="results/bench/bench.csv", help="long-format CSV output")
     p.add_argument("--markdown", metavar="PATH",
-                   help="also write a page with the table, the machine and end-to-end "
-                        "`fmer train` env steps/s on HalfCheetah-v5 (e.g. paper/performance.md)")
-    p.add_argument("--train-steps", type=int, default=200,
-                   help="updating steps per algorithm in the end-to-end runs (0: skip them)")
+                   help="also write a page with the tables and the machine "
+                        "(e.g. paper/performance.md)")
+    p.add_argument("--budget", metavar="NAME",
+                   help="also time FMER under each of this budget's own variants "
+                        "(e.g. defaults: the cost settings of the defaults study)")
+    p.add_argument("--whole-run", metavar="NAME",
+                   help="also train one whole run per algorithm on this budget's schedule "
+                        "(first env, seed 0) and compare wall times (e.g. mini: ~20+ min)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for both agents, e.g. --set actor.entropy_batch=64")
     p.set_defaults(func=_cli)

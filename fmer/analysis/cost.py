@@ -1,12 +1,16 @@
 """What a run costs on one laptop core, from measured speeds: for the README's size table and
 the workflow's per-job ``runtime``/``mem_mb`` (cluster schedulers need both up front).
 
-Speeds (shared/notes/measured.md, one idle core, batch 256): env steps per second with random
-actions; SAC's update ~12 ms and FMER's ~173 ms on HalfCheetah-sized nets, scaled per benchmark
-by the FMER/SAC update times measured side by side on this package's agents (Humanoid's
-348-d observation doubles FMER's update, FrankaKitchen's 59-d one adds 60%). Acting costs one
-flow sample (~1.5 ms) or one Gaussian sample (~0.3 ms) per step. These are estimates to within
-a factor of about 1.5; a run's own train.csv records its real speed.
+Speeds (one idle core, batch 256): env steps per second with random actions; SAC's update
+~12 ms; FMER's update on HalfCheetah-sized nets by part, as ``fmer bench`` measured it at 16
+candidates for all 256 states and the entropy term on 256 (paper/performance.md of 2026-11,
+169 ms): the critic's parts are fixed, the candidates' and the CFM loss's grow with
+candidates × candidate states, the entropy term's with its states, and the actor's parts are
+spread over ``actor.update_every`` updates. Per benchmark the FMER update is scaled by the
+FMER update times measured side by side (Humanoid's 348-d observation doubles it,
+FrankaKitchen's 59-d one adds 60%). Acting costs one flow sample (~1.5 ms) or one Gaussian
+sample (~0.3 ms) per step. These are estimates to within a factor of about 1.5; a run's own
+train.csv records its real speed.
 """
 
 from __future__ import annotations
@@ -16,18 +20,26 @@ import math
 from fmer.analysis.grid import Run
 from fmer.config import make_config
 
-# benchmark: (env steps/s, FMER update s, obs dim, action dim, max episode steps)
+# benchmark: (env steps/s, FMER update over HalfCheetah's, obs dim, action dim,
+# max episode steps)
 SPEEDS = {
-    "Hopper-v5": (6200, 0.173, 11, 3, 1000),
-    "HalfCheetah-v5": (13000, 0.173, 17, 6, 1000),
-    "Walker2d-v5": (6700, 0.173, 17, 6, 1000),
-    "Humanoid-v5": (2200, 0.35, 348, 17, 1000),
-    "kitchen-1": (220, 0.28, 59, 9, 280),
-    "kitchen-4": (220, 0.28, 59, 9, 280),
-    "kitchen-7": (220, 0.28, 59, 9, 280),
-    "multigoal-2d": (20000, 0.17, 2, 2, 30),
+    "Hopper-v5": (6200, 1.0, 11, 3, 1000),
+    "HalfCheetah-v5": (13000, 1.0, 17, 6, 1000),
+    "Walker2d-v5": (6700, 1.0, 17, 6, 1000),
+    "Humanoid-v5": (2200, 2.0, 348, 17, 1000),
+    "kitchen-1": (220, 1.6, 59, 9, 280),
+    "kitchen-4": (220, 1.6, 59, 9, 280),
+    "kitchen-7": (220, 1.6, 59, 9, 280),
+    "multigoal-2d": (20000, 1.0, 2, 2, 30),
 }
 SAC_UPDATE_S = 0.012
+# FMER's update parts on HalfCheetah-sized nets (seconds) at the reference knobs below
+FMER_CRITIC_S = 0.0178  # critic target (a flow sample with its log-density) and step
+FMER_ACTOR_FIXED_S = 0.0025  # τ, α, the optimiser step
+FMER_CANDIDATES_S = 0.1043  # candidates sampled and scored, the CFM loss
+FMER_ENTROPY_S = 0.0418  # the entropy term through the sampler
+REFERENCE_CANDIDATE_ROWS = 16 * 256
+REFERENCE_ENTROPY_STATES = 256
 ACT_S = {"fmer": 0.0015, "sac": 0.0003}
 STARTUP_S = 5.0
 BASE_MEM_MB = 1000  # python, torch, mujoco; FrankaKitchen peaks near 800 MB
@@ -37,9 +49,9 @@ def core_seconds(run: Run) -> float:
     """Estimated single-core seconds of one run, evaluation included (episodes at full length,
     so an upper bound where agents fall early)."""
     cfg = make_config(run.env, run.algo, run.seed, overrides=run.overrides)
-    env_speed, fmer_update, _, _, episode = SPEEDS[run.env]
+    env_speed, fmer_scale, _, _, episode = SPEEDS[run.env]
     t = cfg.train
-    update = fmer_update if cfg.algo == "fmer" else SAC_UPDATE_S
+    update = fmer_scale * fmer_update_seconds(cfg) if cfg.algo == "fmer" else SAC_UPDATE_S
     act = ACT_S[cfg.algo]
     updates = max(0, t.total_steps - max(t.learning_starts, t.batch_size - 1))
     evals = math.ceil(t.total_steps / t.eval_every)
@@ -47,6 +59,16 @@ def core_seconds(run: Run) -> float:
     return (STARTUP_S + t.total_steps / env_speed + updates * update
             + (t.total_steps - min(t.learning_starts, t.total_steps)) * act
             + eval_steps * (act + 1.0 / env_speed))
+
+
+def fmer_update_seconds(cfg) -> float:
+    """One FMER update on HalfCheetah-sized nets, from its cost knobs (see the module doc)."""
+    a, batch = cfg.actor, cfg.train.batch_size
+    rows = a.candidates * (a.candidate_states or batch)
+    states = a.entropy_batch or batch
+    actor = (FMER_ACTOR_FIXED_S + FMER_CANDIDATES_S * rows / REFERENCE_CANDIDATE_ROWS
+             + FMER_ENTROPY_S * states / REFERENCE_ENTROPY_STATES)
+    return FMER_CRITIC_S + actor / a.update_every
 
 
 def mem_mb(run: Run) -> int:
