@@ -249,19 +249,24 @@ def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overri
         cfg = make_config(name, algo, seed, overrides={**overrides,
                                                        "train.batch_size": batch_size})
         agents[algo] = make_agent(cfg, obs_dim, box)
-    # FLOPs of a cycle of actor.update_every updates, per update: the delayed actor's cost
-    # is spread over the updates that skip it, as in a run.
-    cycle = agents["fmer"].actor_every
-    flops = {algo: count_flops(lambda a=agent, k=k: [a.update(batch) for _ in range(k)])
-             / 1e9 / k for (algo, agent), k in zip(agents.items(), (1, cycle), strict=True)}
-    timings = interleaved({algo: lambda a=agent: a.update(batch)
-                           for algo, agent in agents.items()}, reps * cycle, warmup, threads)
+    # FMER is timed and counted over a cycle of actor.update_every updates, per update: the
+    # delayed actor's cost is spread over the updates that skip it, as in a run.
+    cycles = {"sac": 1, "fmer": agents["fmer"].actor_every}
+
+    def cycle(algo):
+        return lambda: [agents[algo].update(batch) for _ in range(cycles[algo])]
+
+    flops = {algo: count_flops(cycle(algo)) / 1e9 / k for algo, k in cycles.items()}
+    timings = {algo: Timing(t.ms / cycles[algo], t.wall_ms / cycles[algo], t.clock, t.reps)
+               for algo, t in interleaved({a: cycle(a) for a in agents}, reps, warmup,
+                                          threads).items()}
     rows = [_row(name, obs_dim, box.dim, threads, f"{algo}_update", timings[algo], flops[algo],
                  setting) for algo in agents]
     if setting == DEFAULTS:
-        parts = update_parts(lambda: agents["fmer"].update(batch), reps * cycle, threads)
+        parts = update_parts(cycle("fmer"), reps, threads)
+        k = cycles["fmer"]
         rows += [_row(name, obs_dim, box.dim, threads, f"fmer_{part}",
-                      Timing(ms, None, _clock(threads)[0], reps * cycle))
+                      Timing(ms / k, None, _clock(threads)[0], reps))
                  for part, ms in parts.items()]
     return rows
 
