@@ -193,7 +193,7 @@ def _num(x, fmt=".0f") -> str:
 
 def _ci(r, which) -> str:
     return (f"{_num(r[f'{which}_mean'])} [{_num(r[f'{which}_low'])}, "
-            f"{_num(r[f'{which}_high'])}]" if r["n"] else "not run")
+            f"{_num(r[f'{which}_high'])}]" if r["n"] else "–")
 
 
 def _run(key) -> str:
@@ -317,7 +317,7 @@ def figure(summary: pd.DataFrame, runs: pd.DataFrame, settings, tasks=TASKS):
             shown = set(mine["variant"]) if len(mine) else set()
             for s in settings:
                 if s not in shown:
-                    ax.plot([], [], color=colors[s], label=f"{s} (not run)")
+                    ax.plot([], [], color=colors[s], label=f"{s} (n=0, not run)")
             ax.set(title=task, xlabel=figures.STEPS, ylabel=textwrap.fill(label, 32))
             ax.legend(fontsize=7)
         if "tau" in mine and mine["tau"].gt(0).any():
