@@ -232,3 +232,21 @@ def test_dry_run_of_each_named_target_schedules_only_its_runs(tmp_path):
     assert trains("ablation_tanh") == len(grid.select(mini, variants=("fmer", "fmer-no-tanh")))
     assert trains("hopper") == len(grid.select(mini, envs=["Hopper-v5"]))
     assert trains("figures") == 0
+
+
+def test_defaults_study_plans_exactly_the_defaults_budgets_runs_and_is_not_in_all(tmp_path):
+    proc = snakemake(tmp_path, "-n", "defaults_study", "--cores", "2", "--config",
+                     "budget=defaults", timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert planned_jobs(proc) == {"train": 18, "update_cost": 1, "summary": 1,
+                                  "defaults_page": 1, "defaults_study": 1}
+    planned = {tuple(line.split("wildcards: ")[1].split(", "))
+               for line in proc.stdout.splitlines() if "wildcards: budget=defaults, env=" in line}
+    assert planned == {(f"budget={r.budget}", f"env={r.env}", f"variant={r.variant}",
+                        f"seed={r.seed}") for r in grid.runs(CONFIG, "defaults")}
+    # the bench's command as written in its rule: one thread, HalfCheetah-sized, every setting
+    assert ("fmer bench --envs HalfCheetah-v5 --threads 1 --budget defaults --csv "
+            "results/defaults/update_cost.csv") in proc.stdout
+    default = planned_jobs(snakemake(tmp_path, "-n", "--cores", "2", timeout=120))
+    assert default["train"] == len(grid.runs(CONFIG, CONFIG["budget"]))
+    assert not {"update_cost", "defaults_page", "defaults_study"} & set(default)

@@ -2,7 +2,8 @@
 report (which of the expected runs are complete, incomplete, failed or missing).
 
 Only runs that ``fmer.runlog.load_run`` verifies (complete, hashes intact) enter the table;
-everything else is listed with the reason, never filled in.
+everything else is listed with the reason, never filled in. "failed" is a run that will not
+complete (a non-finite value, which would recur); one interrupted by a signal is "incomplete".
 """
 
 from __future__ import annotations
@@ -63,7 +64,10 @@ def _status(run_dir: Path) -> tuple[str, str, float]:
             if (where / "eval.csv").exists():
                 steps = pd.read_csv(where / "eval.csv")["step"]
                 last = float(steps.iloc[-1]) if len(steps) else last
-            status = "failed" if meta["status"] == "failed" else "incomplete"
+            # failed: stopped on a non-finite value, which would recur (fmer train will not
+            # resume it); a run interrupted by a signal or a machine error resumes: incomplete
+            failed = meta["status"] == "failed" and meta.get("failure")
+            status = "failed" if failed else "incomplete"
             return status, "; ".join(verify_run(where)), last
     return "missing", "no meta.json", float("nan")
 

@@ -1,5 +1,5 @@
 """The analysis subcommands of ``fmer``: aggregate, figure, tables, samples, random-scores, plan,
-status, plot.
+status, plot, defaults-study.
 
 Parsers only; each handler lives with its logic and is imported when its subcommand runs, so
 that ``fmer train`` does not pay for matplotlib, seaborn and rliable at start-up.
@@ -139,3 +139,25 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", default="plot.png", metavar="FILE",
                    help="image file, its type from the suffix (default: plot.png)")
     p.set_defaults(func=_lazy("plot", "main"))
+
+    p = subparsers.add_parser(
+        "defaults-study", help="the defaults study's page, table and figure (paper/defaults.md)",
+        description="Apply the rule of paper/defaults.md (fmer.analysis.defaults.RULE, written "
+                    "before any run of the study was read) to budget `defaults`: the summary "
+                    "and completeness of fmer aggregate, and the update cost per setting of "
+                    "fmer bench --budget defaults. Writes the page (the rule verbatim, the "
+                    "table, the rule applied step by step, the choice), a tidy CSV and a "
+                    "figure. While a run is neither complete nor failed: no choice.",
+        **examples("fmer defaults-study",
+                   "fmer defaults-study --page /tmp/defaults.md --csv /tmp/defaults.csv "
+                   "--figure /tmp/study"))
+    p.add_argument("--summary", default="results/defaults/summary.csv", metavar="CSV")
+    p.add_argument("--completeness", default="results/defaults/completeness.csv", metavar="CSV")
+    p.add_argument("--update-cost", default="results/defaults/update_cost.csv", metavar="CSV",
+                   help="fmer bench --budget defaults --csv output; if absent, the page says "
+                        "the cost is not measured (and chooses nothing that needs it)")
+    p.add_argument("--page", default="paper/defaults.md", metavar="MD")
+    p.add_argument("--csv", default="paper/defaults.csv", metavar="CSV")
+    p.add_argument("--figure", default="figures/defaults/study", metavar="STEM",
+                   help="writes STEM.png, STEM.pdf")
+    p.set_defaults(func=_lazy("defaults", "main"))

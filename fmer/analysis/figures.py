@@ -46,17 +46,20 @@ def _envs(summary: pd.DataFrame, completeness: pd.DataFrame, order=None) -> list
 
 
 def _lines(ax, summary: pd.DataFrame, metric: str, variants, style: str = "-",
-           label_suffix: str = "") -> None:
+           label_suffix: str = "", colors=COLORS, band_min_n: int = 1) -> None:
+    """Mean over seeds per variant; the interval band only where ``band_min_n`` or more
+    seeds are averaged."""
     data = summary[summary["variant"].isin(variants)]
     if data[metric].notna().sum() == 0:
         _empty(ax)
         return
     for (_, variant), c in stats.curve(data, metric).groupby(["env", "variant"]):
         c = c.dropna(subset=["point"])
-        color = COLORS[variant]
+        color = colors[variant]
         ax.plot(c["step"], c["point"], style, color=color, marker="o", markersize=3,
                 label=f"{variant}{label_suffix} (n={c['n'].iloc[0]})")
-        ax.fill_between(c["step"], c["low"], c["high"], color=color, alpha=0.2, lw=0)
+        if c["n"].iloc[0] >= band_min_n:
+            ax.fill_between(c["step"], c["low"], c["high"], color=color, alpha=0.2, lw=0)
 
 
 def _intervals(ax, table: pd.DataFrame, order, xlabel: str) -> None:
@@ -270,6 +273,11 @@ KINDS = {"curve": curve, "ablation_returns": ablation_returns, "ablation_ess": a
 def build(kind: str, run_dirs, budget: str, out: str | Path, random_scores=None) -> list[Path]:
     summary, completeness = aggregate(run_dirs, budget)
     fig = KINDS[kind](summary, completeness, random_scores=random_scores)
+    return save(fig, completeness, budget, out)
+
+
+def save(fig, completeness: pd.DataFrame, budget: str, out: str | Path) -> list[Path]:
+    """STEM.png and STEM.pdf of ``fig``, its footer naming the budget's runs it lacks."""
     fig.text(0.01, 0.005, coverage_note(completeness, budget), fontsize=7, ha="left",
              va="bottom", wrap=True,
              color="k" if (completeness["status"] == "complete").all() else "firebrick")

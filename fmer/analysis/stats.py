@@ -61,11 +61,11 @@ def per_run(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def interval_table(values: pd.DataFrame, by: list[str], column: str,
-                   statistic: Callable = mean) -> pd.DataFrame:
+                   statistic: Callable = mean, reps: int = REPS) -> pd.DataFrame:
     """For each ``by`` group: point, low, high and the number of runs, over its rows."""
     rows = []
     for key, group in values.groupby(by):
-        point, low, high = stratified_ci([group[column].to_numpy()], statistic)
+        point, low, high = stratified_ci([group[column].to_numpy()], statistic, reps=reps)
         key = key if isinstance(key, tuple) else (key,)
         rows.append(dict(zip(by, key, strict=True)) | {"point": point, "low": low,
                                                        "high": high, "n": len(group)})
