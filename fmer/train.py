@@ -33,6 +33,7 @@ import argparse
 import fcntl
 import importlib.metadata
 import math
+import os
 import platform
 import random
 import signal
@@ -354,13 +355,26 @@ def _stop_on_signals(trainer: Trainer):
 
 @contextmanager
 def _exclusive(out: Path):
-    """One process per run directory; the OS drops the lock if the process dies."""
-    with open(out / ".lock", "w") as f:
+    """One process per run directory; the OS drops the lock if the process dies.
+
+    The lock file exists only while a process holds it: it is removed on every way out
+    (complete, failed, refused), so that a refused call leaves the directory as it found it
+    (the workflow moves ``RUN/.train/*`` up and removes ``.train``: a dot file left behind
+    fails that job). Since the path is unlinked, a process that opened it just before must
+    check that its lock is still on the file at the path, or two could both hold a lock.
+    """
+    path = out / ".lock"
+    with open(path, "w") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if not path.exists() or os.stat(path).st_ino != os.fstat(f.fileno()).st_ino:
+                raise BlockingIOError
         except BlockingIOError as exc:
             raise RunDirError(f"{out}: another process is training in this directory") from exc
-        yield
+        try:
+            yield
+        finally:
+            path.unlink()
 
 
 def _previous_run(out: Path, cfg: Config) -> dict | None:
@@ -443,7 +457,6 @@ def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
         write_meta(meta_path, meta)
         if not cfg.train.keep_checkpoint:
             trainer.checkpointer.remove()
-        (out / ".lock").unlink()  # a complete run needs no lock; others are refused anyway
     return out
 
 

@@ -15,7 +15,7 @@ import yaml
 
 from fmer.analysis import grid
 from fmer.config import VARIANTS, load_yaml
-from fmer.runlog import verify_run
+from fmer.runlog import RUN_FILES, verify_run
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflow" / "Snakefile"
@@ -129,6 +129,27 @@ def test_figures_target_reads_cached_logs_and_never_trains(smoke):
     assert plan == {"figures": 1}
     plan = planned_jobs(snakemake(work, "-n", "--cores", "2", "--config", "budget=smoke"))
     assert plan["train"] == 1  # the default target would retrain exactly the missing run
+
+
+@pytest.mark.slow
+def test_job_killed_between_a_finished_run_and_the_move_keeps_the_run(smoke):
+    """The case workflow/rules/train.smk handles: the run finished in RUN/.train/, the job died
+    before moving it up. The next attempt must move the finished run, not train it again."""
+    work = smoke.parent / "killed-before-move"
+    subprocess.run(["cp", "-r", str(smoke), str(work)], check=True)
+    run = work / grid.run_path("smoke", "Hopper-v5", "sac", 0)
+    before = {name: (run / name).read_bytes() for name in RUN_FILES}
+    (run / ".train").mkdir()
+    for name in RUN_FILES:
+        (run / name).rename(run / ".train" / name)
+    proc = snakemake(work, "--cores", "1", "--config", "budget=smoke",
+                     str(run.relative_to(work) / "meta.json"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert planned_jobs(proc) == {"train": 1}
+    assert not (run / ".train").exists()
+    assert {name: (run / name).read_bytes() for name in RUN_FILES} == before
+    log = (work / "logs/smoke/Hopper-v5/sac/seed0.log").read_text()
+    assert "holds a complete run" in log and f"ok  {run.relative_to(work)}/.train" in log
 
 
 def write_config(tmp_path: Path, change) -> Path:

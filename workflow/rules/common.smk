@@ -3,6 +3,7 @@ from snakemake.exceptions import WorkflowError
 
 from fmer.analysis import cost, grid
 from fmer.config import ConfigError
+from fmer.runlog import RUN_FILES
 
 # `fmer` from the environment running Snakemake, even when that venv is not activated
 # (a conda env, with --sdm conda, still comes first: Snakemake prepends it per job).
@@ -23,7 +24,6 @@ except ConfigError as exc:
 
 RUNS = {name: grid.runs(config, name) for name in config["budgets"]}
 RUN_INDEX = {(r.budget, r.env, r.variant, r.seed): r for rs in RUNS.values() for r in rs}
-RUN_FILES = ("meta.json", "eval.csv", "train.csv")
 RANDOM_SCORES = "results/random_scores.csv"
 REPORTED = os.path.join(workflow.basedir, "..", "paper", "reported.csv")
 

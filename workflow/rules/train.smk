@@ -28,7 +28,8 @@ rule train:
         "../envs/fmer.yaml"
     shell:
         # A job killed between a finished run and the move: fmer train refuses the complete
-        # run, fmer verify accepts it, and the move goes ahead.
+        # run (leaving no lock file behind), fmer verify accepts it, and the move goes ahead
+        # (tests/test_workflow.py runs this case).
         "{{ fmer train --env {wildcards.env} --algo {params.algo} --variant {wildcards.variant}"
         " --seed {wildcards.seed} --budget {wildcards.budget} --out {params.run}/.train {params.settings} > {log} 2>&1"
         " || fmer verify {params.run}/.train >> {log} 2>&1; }}"
