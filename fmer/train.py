@@ -121,9 +121,15 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _git_state() -> dict[str, Any]:
-    """Commit of the checkout the package is imported from; None if it is not one."""
-    root = Path(__file__).resolve().parents[1]
+# What makes a run: a change here marks meta.json's git state dirty. results/, figures/ and
+# paper/ are not among them: the workflow itself rewrites those.
+CODE_PATHS = ("fmer", "workflow", "pyproject.toml")
+
+
+def _git_state(root: Path = Path(__file__).resolve().parents[1]) -> dict[str, Any]:
+    """Commit of the checkout the package is imported from, and whether its code
+    (CODE_PATHS) differs from that commit; None if it is not a checkout."""
+    root = root.resolve()
 
     def git(*args: str) -> str | None:
         try:
@@ -137,7 +143,8 @@ def _git_state() -> dict[str, Any]:
     commit = git("rev-parse", "HEAD") if top and Path(top).resolve() == root else None
     if commit is None:
         return {"commit": None, "dirty": None}
-    return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
+    return {"commit": commit, "dirty": None if changed is None else bool(changed)}
 
 
 def _versions() -> dict[str, str | None]:

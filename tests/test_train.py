@@ -1,6 +1,7 @@
 """The training loop: determinism, run-directory contents, failing loudly on non-finite values."""
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
@@ -11,7 +12,14 @@ from fmer.cli import main
 from fmer.config import make_config
 from fmer.nets import ActionBox
 from fmer.runlog import sha256_file
-from fmer.train import NonFiniteError, _finite_or_raise, derive_seed, make_agent, train
+from fmer.train import (
+    NonFiniteError,
+    _finite_or_raise,
+    _git_state,
+    derive_seed,
+    make_agent,
+    train,
+)
 
 SMOKE = {"train.total_steps": 300, "train.learning_starts": 200, "train.eval_every": 150,
          "train.eval_episodes": 1, "train.log_every": 50, "train.batch_size": 64,
@@ -77,3 +85,24 @@ def test_derive_seed_streams_are_distinct_and_stable():
                                                           for k in range(100)}
     assert len(seeds) == 200
     assert derive_seed(3, 0, 5) == derive_seed(3, 0, 5) != derive_seed(4, 0, 5)
+
+
+def test_dirty_counts_the_code_that_makes_a_run_not_the_results(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    for name in ("fmer/agent.py", "workflow/Snakefile", "pyproject.toml", "results/a/eval.csv",
+                 "README.md"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("v1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "v1")
+    assert _git_state(tmp_path)["dirty"] is False
+    (tmp_path / "results/a/eval.csv").write_text("rewritten by the workflow\n")
+    (tmp_path / "README.md").write_text("edited\n")
+    assert _git_state(tmp_path)["dirty"] is False
+    for name in ("fmer/agent.py", "workflow/Snakefile", "pyproject.toml"):
+        (tmp_path / name).write_text("v2\n")
+        assert _git_state(tmp_path)["dirty"] is True, name
+        git("checkout", "--", name)
