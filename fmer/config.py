@@ -1,7 +1,7 @@
 """One typed config for a training run, loaded from YAML and overridden with ``key=value``.
 
 Every choice the paper leaves open is a key here (see ``RECONSTRUCTED``), so that a reader
-who later sees the authors' code can flip it. Sections mirror ``shared/spec/FMER.md``.
+who later sees the authors' code can flip it. Sections mirror ``docs/FMER.md``.
 """
 
 from __future__ import annotations
@@ -109,11 +109,12 @@ class Config:
 
 # Keys whose defaults are our reconstruction, not the paper's statement (docs list them).
 RECONSTRUCTED = (
-    "train.learning_starts", "train.eval_episodes", "train.buffer_size",
-    "critic.hidden", "critic.entropy_bonus", "actor.hidden", "actor.activation",
-    "actor.time_embedding", "actor.candidates", "actor.candidate_states",
-    "actor.entropy_batch", "entropy.probes", "entropy.logdet", "temperature.ess_target",
-    "temperature.fixed", "alpha.initial", "alpha.target_entropy", "eval.deterministic",
+    "train.learning_starts", "train.eval_episodes", "train.batch_size", "train.buffer_size",
+    "critic.hidden", "critic.lr", "critic.gamma", "critic.polyak", "critic.entropy_bonus",
+    "actor.hidden", "actor.activation", "actor.lr", "actor.time_embedding", "actor.candidates",
+    "actor.candidate_states", "actor.entropy_batch", "entropy.probes", "entropy.logdet",
+    "temperature.ess_target", "temperature.min", "temperature.max", "temperature.fixed",
+    "alpha.initial", "alpha.lr", "alpha.target_entropy", "eval.deterministic",
 )
 
 ALGOS = ("sac", "fmer")

@@ -1,8 +1,9 @@
 """What a run costs on one laptop core, from measured speeds: for the README's size table and
 the workflow's per-job ``runtime``/``mem_mb`` (cluster schedulers need both up front).
 
-Speeds (shared/notes/measured.md, one idle core, batch 256): env steps per second with random
-actions; SAC's update ~12 ms and FMER's ~173 ms on HalfCheetah-sized nets, scaled per benchmark
+Speeds, measured on one idle laptop core at batch 256 (``fmer bench`` measures them again on
+any machine; docs/FMER.md §4): env steps per second with random actions; SAC's update ~12 ms
+and FMER's ~173 ms on HalfCheetah-sized nets, scaled per benchmark
 by the FMER/SAC update times measured side by side on this package's agents (Humanoid's
 348-d observation doubles FMER's update, FrankaKitchen's 59-d one adds 60%). Acting costs one
 flow sample (~1.5 ms) or one Gaussian sample (~0.3 ms) per step. These are estimates to within
