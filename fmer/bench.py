@@ -47,7 +47,7 @@ CSV_COLUMNS = ("env", "obs_dim", "act_dim", "threads", "item", "reps", "ms", "cl
                "wall_ms", "gflop", "gflop_per_s")
 HEADLINE = "FMER/SAC update time ratio"
 # Cheaper [ours] settings, timed for the generated page only: the defaults stay the spec's
-# until learning with these is shown to be unaffected (shared/spec/FMER.md §4).
+# until learning with these is shown to be unaffected (docs/FMER.md §4).
 ALTERNATIVES = {
     "entropy term on 64 states": {"actor.entropy_batch": 64},
     "candidates for 64 states": {"actor.candidate_states": 64},
@@ -285,8 +285,8 @@ def entropy_noise(env_name: str, sizes: Iterable[int] = ENTROPY_BATCHES, draws: 
         for _ in range(draws):
             s = states[torch.randint(0, len(states), (n,), generator=gen)]
             z0 = torch.randn(n, box.dim, generator=gen)
-            _, logp = flow.log_prob(v, s, z0, cfg.actor.flow_steps, e.divergence, e.logdet,
-                                    e.tanh_correction, e.probes, gen)
+            _, logp, _ = flow.log_prob(v, s, z0, cfg.actor.flow_steps, e.divergence, e.logdet,
+                                       e.tanh_correction, e.probes, gen)
             v.zero_grad(set_to_none=True)
             logp.mean().backward()
             values.append(-logp.mean().item())

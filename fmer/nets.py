@@ -1,8 +1,10 @@
-"""Networks shared by the agents: MLPs, twin critics with Polyak targets, the action box."""
+"""Networks shared by the agents: MLPs, twin critics with Polyak targets, the action box and
+the tanh squash into it."""
 
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import torch
@@ -10,6 +12,17 @@ from torch import nn
 from torch.nn import functional as F
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "mish": nn.Mish, "tanh": nn.Tanh}
+_LOG2 = math.log(2.0)
+
+
+def tanh_log_det_jacobian(u: torch.Tensor) -> torch.Tensor:
+    """Σ_j log(1 − tanh²(u_j)) over the last dim, finite for any |u|: the log-det of the
+    squash a = tanh(u) of both agents' actions into the cube.
+
+    ``1 − tanh²`` underflows to 0 in float32 beyond |u| ≈ 9; the identity
+    log(1 − tanh²(x)) = 2(log 2 − x − softplus(−2x)) does not (CleanRL adds 1e-6 instead).
+    """
+    return (2.0 * (_LOG2 - u - F.softplus(-2.0 * u))).sum(dim=-1)
 
 
 def mlp(inp: int, hidden: list[int], out: int, activation: str = "relu") -> nn.Sequential:

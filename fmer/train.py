@@ -124,9 +124,10 @@ def _now() -> str:
 # What makes a run: a change here marks meta.json's git state dirty. results/, figures/ and
 # paper/ are not among them: the workflow itself rewrites those.
 CODE_PATHS = ("fmer", "workflow", "pyproject.toml")
+_CHECKOUT = Path(__file__).resolve().parents[1]  # the repository, if the package runs from one
 
 
-def _git_state(root: Path = Path(__file__).resolve().parents[1]) -> dict[str, Any]:
+def _git_state(root: Path = _CHECKOUT) -> dict[str, Any]:
     """Commit of the checkout the package is imported from, and whether its code
     (CODE_PATHS) differs from that commit; None if it is not a checkout."""
     root = root.resolve()

@@ -157,9 +157,9 @@ def test_closed_form_hutchinson_is_autograd_hutchinson_with_the_same_probes():
     net = _net()
     g = torch.Generator().manual_seed(2)
     s, z0 = torch.randn(32, 5, generator=g, dtype=F64), torch.randn(32, 4, generator=g, dtype=F64)
-    a_fast, lp_fast = flow.log_prob(net, s, z0, 10, "hutchinson", probes=2,
-                                    generator=torch.Generator().manual_seed(3))
-    a_ref, lp_ref = _reference_log_prob(net, s, z0, torch.Generator().manual_seed(3))
+    a_fast, lp_fast, _ = flow.log_prob(net, s, z0, 10, "hutchinson", probes=2,
+                                       generator=torch.Generator().manual_seed(3))
+    a_ref, lp_ref, _ = _reference_log_prob(net, s, z0, torch.Generator().manual_seed(3))
     torch.testing.assert_close(a_fast, a_ref, rtol=0, atol=1e-12)
     torch.testing.assert_close(lp_fast, lp_ref, rtol=0, atol=1e-10)
     assert (lp_fast - flow.standard_normal_log_prob(z0)).abs().min() > 1e-3, "flow barely acts"
@@ -176,11 +176,11 @@ def test_global_rng_gives_the_same_probes_on_both_paths():
     net = _net().float()
     s, z0 = torch.randn(64, 5), torch.randn(64, 4)
     torch.manual_seed(5)
-    _, lp_fast = flow.log_prob(net, s, z0, 10, "hutchinson")
+    _, lp_fast, _ = flow.log_prob(net, s, z0, 10, "hutchinson")
     after_fast = torch.rand(1)
     torch.manual_seed(5)
-    _, lp_ref = flow.log_prob(lambda z, t, s: _reference_forward(net, z, t, s), s, z0, 10,
-                              "hutchinson")
+    _, lp_ref, _ = flow.log_prob(lambda z, t, s: _reference_forward(net, z, t, s), s, z0, 10,
+                                 "hutchinson")
     after_ref = torch.rand(1)
     torch.testing.assert_close(lp_fast, lp_ref, rtol=1e-5, atol=1e-4)  # float32 tolerance
     assert torch.equal(after_fast, after_ref), "both paths must draw the same random numbers"

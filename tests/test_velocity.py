@@ -46,8 +46,8 @@ def test_log_prob_through_the_closed_form_equals_autograd():
     z, _, s = _inputs(seed=2)
     z0 = z / 3
     field = lambda z, t, s: net(z, t, s)  # noqa: E731  (no closed form: autograd)
-    a1, lp1 = log_prob(net, s, z0, 10, "exact")
-    a2, lp2 = log_prob(field, s, z0, 10, "exact")
+    a1, lp1, _ = log_prob(net, s, z0, 10, "exact")
+    a2, lp2, _ = log_prob(field, s, z0, 10, "exact")
     torch.testing.assert_close(a1, a2, rtol=0, atol=1e-12)
     torch.testing.assert_close(lp1, lp2, rtol=0, atol=1e-9)
     lp1.sum().backward()
@@ -63,8 +63,8 @@ def test_other_depths_fall_back_to_autograd_and_refuse_the_closed_form():
     z, t, s = _inputs()
     with pytest.raises(ValueError, match="2 hidden layers"):
         net.velocity_and_divergence(z, t, s)
-    _, lp = log_prob(net, s, z / 3, 10, "exact")
-    _, lp_auto = log_prob(lambda z, t, s: net(z, t, s), s, z / 3, 10, "exact")
+    _, lp, _ = log_prob(net, s, z / 3, 10, "exact")
+    _, lp_auto, _ = log_prob(lambda z, t, s: net(z, t, s), s, z / 3, 10, "exact")
     # Same autograd Jacobian; the bound field embeds the step's one time once, not per row.
     torch.testing.assert_close(lp, lp_auto, rtol=0, atol=1e-12)
 
