@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "mish": nn.Mish, "tanh": nn.Tanh}
+ACTIVATION_MODULES = {"relu": nn.ReLU, "silu": nn.SiLU, "mish": nn.Mish, "tanh": nn.Tanh}
 _LOG2 = math.log(2.0)
 
 
@@ -29,7 +29,7 @@ def mlp(inp: int, hidden: list[int], out: int, activation: str = "relu") -> nn.S
     layers: list[nn.Module] = []
     for width in hidden:
         # ReLU may overwrite the Linear output it follows: that output is not kept for backward.
-        act = nn.ReLU(inplace=True) if activation == "relu" else ACTIVATIONS[activation]()
+        act = nn.ReLU(inplace=True) if activation == "relu" else ACTIVATION_MODULES[activation]()
         layers += [nn.Linear(inp, width), act]
         inp = width
     layers.append(nn.Linear(inp, out))

@@ -51,13 +51,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from fmer import budgets
 from fmer.buffer import ReplayBuffer
 from fmer.checkpoint import Checkpointer, CheckpointError
 from fmer.config import (
     VARIANTS,
     Config,
     ConfigError,
-    budget_overrides,
     config_from_dict,
     diff,
     make_config,
@@ -232,7 +232,7 @@ class Trainer:
 
     def load_state_dict(self, state: dict) -> None:
         if state["config"] != self.cfg.flat():
-            keys = sorted(k for k, v in self.cfg.flat().items() if state["config"].get(k) != v)
+            keys = diff(self.cfg, state["config"])
             raise CheckpointError(f"{self.checkpointer.dir}: saved with a different config "
                                   f"(differs in: {', '.join(keys)})")
         self.agent.load_state_dict(state["agent"])
@@ -469,16 +469,24 @@ def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
 
 
 # --- command line ----------------------------------------------------------------------------
-def _cli(args: argparse.Namespace) -> int:
+def resolve(args: argparse.Namespace) -> Config:
+    """The config ``fmer train`` trains: with ``--budget``, that of the workflow's run of these
+    names (fmer.budgets.run), then ``--set`` on top."""
     if args.budgets and not args.budget:
         raise ConfigError("--budgets names a budgets file, but no --budget was chosen")
-    if args.budgets and not Path(args.budgets).is_file():
-        raise ConfigError(f"--budgets: no such file {args.budgets!r}")
-    overrides = budget_overrides(args.budget, args.budgets) if args.budget else {}
-    overrides.update(parse_overrides(args.set))
-    cfg = make_config(args.env, args.algo, args.seed, overrides=overrides)
+    overrides = parse_overrides(args.set)
+    algo = args.algo
+    if args.budget:
+        run = budgets.run(budgets.load(args.budgets or budgets.DEFAULT_FILE), args.budget,
+                          args.env, args.algo, args.seed)
+        algo, overrides = run.algo, {**run.overrides, **overrides}
+    return make_config(args.env, algo, args.seed, overrides=overrides)
+
+
+def _cli(args: argparse.Namespace) -> int:
+    cfg = resolve(args)
     try:
-        train(cfg, args.out, variant=args.variant or args.algo, budget=args.budget)
+        train(cfg, args.out, variant=args.algo, budget=args.budget)
     except (RunDirError, CheckpointError, RunLogError) as exc:
         print(f"fmer train: error: {exc}", file=sys.stderr)
         return 2
@@ -500,16 +508,17 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--env", required=True, help="environment name (fmer.envs)")
     p.add_argument("--algo", required=True,
-                   help="algorithm or variant: " + ", ".join(VARIANTS))
-    p.add_argument("--variant", metavar="NAME",
-                   help="the name the run is filed under (meta.json's variant; default: "
-                        "--algo); the workflow passes a budget's own variant names here")
+                   help="algorithm or variant: " + ", ".join(VARIANTS) + "; with --budget, "
+                        "also one of that budget's own variants (meta.json's variant)")
     p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--budget", help="named train.* schedule from the budgets file "
-                                    "(e.g. smoke, mini, paper); default: config defaults")
+    p.add_argument("--budget", help="a budget of the workflow config (e.g. smoke, mini, paper): "
+                                    "the run gets what the workflow gives it (the budget's "
+                                    "train schedule, set, overrides for --env, variant), so a "
+                                    "workflow run can be trained or resumed by hand; default: "
+                                    "the config defaults")
     p.add_argument("--budgets", metavar="FILE",
-                   help="YAML file with a `budgets:` mapping "
-                        "(default: workflow/config/config.yaml)")
+                   help=f"the workflow config holding the budgets (default: {budgets.DEFAULT_FILE} "
+                        "of the working directory)")
     p.add_argument("--out", required=True, metavar="DIR", help="run directory")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set actor.candidates=32 (repeatable)")

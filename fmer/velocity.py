@@ -42,7 +42,7 @@ def _tanh(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 # Each activation as (value, value in place, value-and-derivative); relu and tanh are there
 # because the config admits them, but the spec wants a smooth one so that the divergence is
 # smooth too. The in-place form serves sampling without a graph, where nothing keeps inputs.
-ACTIVATIONS = {
+ACTIVATION_FUNCTIONS = {
     "silu": (F.silu, partial(F.silu, inplace=True), _silu),
     "mish": (F.mish, partial(F.mish, inplace=True), _mish),
     "relu": (torch.relu, torch.relu_, _relu),
@@ -63,8 +63,9 @@ class VelocityField(nn.Module):
         time_embedding: str = "sinusoidal",
     ):
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        if activation not in ACTIVATION_FUNCTIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATION_FUNCTIONS)}, "
+                             f"got {activation!r}")
         if time_embedding not in TIME_EMBEDDINGS:
             raise ValueError(
                 f"time_embedding must be one of {TIME_EMBEDDINGS}, got {time_embedding!r}"
@@ -73,7 +74,7 @@ class VelocityField(nn.Module):
             raise ValueError(f"hidden must be a non-empty list of positive widths, got {hidden}")
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.activation, self.time_embedding = activation, time_embedding
-        self._act, self._act_inplace, self._act_and_grad = ACTIVATIONS[activation]
+        self._act, self._act_inplace, self._act_and_grad = ACTIVATION_FUNCTIONS[activation]
         if time_embedding == "sinusoidal":
             # Angular frequencies 1..100 per unit time, geometric: coarse and fine in t ∈ [0, 1].
             half = SINUSOIDAL_FEATURES // 2

@@ -14,9 +14,11 @@ import pandas as pd
 import pytest
 from rliable import metrics
 
-from fmer.analysis import cli, cost, figures, grid, rollouts, stats, tables
+from fmer import budgets
+from fmer.analysis import cli, cost, figures, rollouts, stats, tables
 from fmer.analysis.aggregate import aggregate, coverage_note, parse_run_path
 from fmer.config import ConfigError, load_yaml, parse_overrides
+from fmer.envs import MULTIGOAL
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = load_yaml(REPO / "workflow" / "config" / "config.yaml")
@@ -31,8 +33,8 @@ TINY = ["--set", "actor.hidden=[32,32]", "--set", "critic.hidden=[32,32]",
 def runs(tmp_path_factory) -> Path:
     """multigoal-2d, FMER and SAC, two seeds each, smoke schedule: real logs, two at a time."""
     root = tmp_path_factory.mktemp("analysis") / "results" / "smoke"
-    cmds = [[sys.executable, "-m", "fmer", "train", "--env", grid.MULTIGOAL, "--algo", v,
-             "--seed", str(s), "--budget", "smoke", "--out", str(root / grid.MULTIGOAL / v /
+    cmds = [[sys.executable, "-m", "fmer", "train", "--env", MULTIGOAL, "--algo", v,
+             "--seed", str(s), "--budget", "smoke", "--out", str(root / MULTIGOAL / v /
                                                                   f"seed{s}"), *TINY]
             for v in VARIANTS for s in SEEDS]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -46,7 +48,7 @@ def runs(tmp_path_factory) -> Path:
 
 
 def run_dirs(root: Path) -> list[Path]:
-    return [root / grid.MULTIGOAL / v / f"seed{s}" for v in VARIANTS for s in SEEDS]
+    return [root / MULTIGOAL / v / f"seed{s}" for v in VARIANTS for s in SEEDS]
 
 
 def test_summary_is_one_row_per_run_and_evaluation_with_train_metrics_at_that_step(runs):
@@ -66,8 +68,8 @@ def test_summary_is_one_row_per_run_and_evaluation_with_train_metrics_at_that_st
 
 
 def test_missing_incomplete_and_tampered_runs_are_reported_not_used(runs, tmp_path):
-    root = tmp_path / "results" / "smoke" / grid.MULTIGOAL
-    shutil.copytree(runs / grid.MULTIGOAL, root)
+    root = tmp_path / "results" / "smoke" / MULTIGOAL
+    shutil.copytree(runs / MULTIGOAL, root)
     with open(root / "fmer" / "seed1" / "eval.csv", "a") as f:
         f.write("450,1,0,0,0,0,,,1.0\n")  # edited after completion: sha256 no longer matches
     shutil.move(root / "sac" / "seed1", root / "sac" / "seed1-moved")
@@ -137,7 +139,7 @@ def test_figure_names_the_runs_it_lacks(runs, tmp_path, kind):
             assert len(samples) == 50 * len(rollouts.SAMPLE_STATES)
             assert samples[["action_x", "action_y"]].abs().max().max() <= 1.0
             samples.to_csv(d / "samples.csv", index=False)
-    dirs = [*run_dirs(runs), runs / grid.MULTIGOAL / "sac" / "seed2"]
+    dirs = [*run_dirs(runs), runs / MULTIGOAL / "sac" / "seed2"]
     fig = figures.KINDS[kind](*aggregate(dirs))
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert not any("no complete runs" in t or "no samples" in t for t in texts)
@@ -161,26 +163,26 @@ def test_tables_set_ours_beside_the_papers(runs, tmp_path):
 
 
 def test_grid_of_each_budget():
-    mini = grid.runs(CONFIG, "mini")
+    mini = budgets.runs(CONFIG, "mini")
     assert len(mini) == len({(r.env, r.variant, r.seed) for r in mini}) == 66
-    assert len(grid.runs(CONFIG, "smoke")) == 9
+    assert len(budgets.runs(CONFIG, "smoke")) == 9
     for run in mini:
         tokens = shlex.split(run.set_args())
         assert set(tokens[0::2]) == {"--set"}
         assert parse_overrides(tokens[1::2]) == run.overrides
-    multigoal = grid.select(mini, envs=[grid.MULTIGOAL])[0].overrides
+    multigoal = budgets.select(mini, envs=[MULTIGOAL])[0].overrides
     assert multigoal["train.total_steps"] == 5000 and multigoal["train.keep_checkpoint"]
     with pytest.raises(ConfigError, match="budgets.mini.overrides.Hopper-v5.*temperature.fxd"):
         bad = {**CONFIG, "budgets": {**CONFIG["budgets"], "mini": {
             **CONFIG["budgets"]["mini"], "overrides": {"Hopper-v5": {"temperature.fxd": 1}}}}}
-        grid.check(bad, "mini")
+        budgets.check(bad, "mini")
 
 
 def test_cost_estimates_grow_with_the_budget():
-    sizes = {b: cost.budget_size(grid.runs(CONFIG, b)) for b in ("smoke", "mini", "paper")}
+    sizes = {b: cost.budget_size(budgets.runs(CONFIG, b)) for b in ("smoke", "mini", "paper")}
     assert sizes["smoke"]["core_hours"] < sizes["mini"]["core_hours"] < sizes["paper"][
         "core_hours"]
-    humanoid = grid.select(grid.runs(CONFIG, "paper"), envs=["Humanoid-v5"])[0]
+    humanoid = budgets.select(budgets.runs(CONFIG, "paper"), envs=["Humanoid-v5"])[0]
     assert cost.mem_mb(humanoid) > 3000  # a 1M-step replay of 348-d observations
     assert cost.runtime_minutes(humanoid) > 60 * 24
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from fmer.config import DEFAULT_BUDGETS_FILE
+from fmer import budgets
 
 # fmer.analysis.figures.KINDS, named here to keep matplotlib out of start-up (a test checks)
 FIGURE_KINDS = ("curve", "ablation_returns", "ablation_ess", "ablation_tanh", "kitchen",
@@ -23,15 +23,14 @@ def _lazy(module: str, function: str):
 
 
 def plan_main(args) -> int:
-    from fmer.analysis import cost, grid
-    from fmer.config import load_yaml
+    from fmer.analysis import cost
 
-    config = load_yaml(args.config)
+    config = budgets.load(args.config)
     names = args.budgets or list(config["budgets"])
     print("| budget | runs | env steps | est. core-hours (one laptop core) |")
     print("|---|---|---|---|")
     for name in names:
-        size = cost.budget_size(grid.runs(config, name))
+        size = cost.budget_size(budgets.runs(config, name))
         print(f"| {name} | {size['runs']} | {size['env_steps']:,} | {size['core_hours']:,.1f} |")
     return 0
 
@@ -92,5 +91,5 @@ def add_parser(subparsers) -> None:
         "plan", help="size of each budget's grid: runs, env steps, estimated core-hours",
         description="Estimates from measured speeds (fmer.analysis.cost).")
     p.add_argument("budgets", nargs="*", metavar="BUDGET", help="default: all")
-    p.add_argument("--config", default=str(DEFAULT_BUDGETS_FILE), metavar="YAML")
+    p.add_argument("--config", default=budgets.DEFAULT_FILE, metavar="YAML")
     p.set_defaults(func=plan_main)

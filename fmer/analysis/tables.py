@@ -15,9 +15,15 @@ import pandas as pd
 
 from fmer.analysis import stats
 from fmer.analysis.aggregate import counts
-from fmer.analysis.grid import KITCHEN, MUJOCO
+from fmer.envs import KITCHEN_BENCHMARKS, KITCHEN_TASKS, MUJOCO_BENCHMARKS
 
 METHODS = (("fmer", "FMER"), ("sac", "SAC"))
+
+
+def success_pct(summary: pd.DataFrame) -> pd.Series:
+    """The paper's FrankaKitchen "success rate": mean tasks completed / N x 100."""
+    n_tasks = summary["env"].map(lambda env: len(KITCHEN_TASKS[env]))
+    return 100 * summary["tasks_completed_mean"] / n_tasks
 
 
 def _cell(table: pd.DataFrame, env: str, variant: str, fmt: str) -> str:
@@ -42,9 +48,9 @@ def _steps(summary: pd.DataFrame, envs) -> str:
 
 def mujoco_table(summary: pd.DataFrame, reported: pd.DataFrame, budget: str) -> pd.DataFrame:
     per = stats.per_run(summary, "return_mean") if not summary.empty else None
-    steps = _steps(summary, MUJOCO) if per is not None else "?"
+    steps = _steps(summary, MUJOCO_BENCHMARKS) if per is not None else "?"
     rows = []
-    for env in MUJOCO:
+    for env in MUJOCO_BENCHMARKS:
         row = {"benchmark": env}
         for which in ("max", "final"):
             table = (stats.interval_table(per, ["env", "variant"], which) if per is not None
@@ -59,16 +65,16 @@ def mujoco_table(summary: pd.DataFrame, reported: pd.DataFrame, budget: str) -> 
 
 
 def kitchen_table(summary: pd.DataFrame, reported: pd.DataFrame, budget: str) -> pd.DataFrame:
-    s = summary[summary["env"].isin(KITCHEN)].copy() if not summary.empty else summary
+    s = summary[summary["env"].isin(KITCHEN_BENCHMARKS)].copy() if not summary.empty else summary
     table = pd.DataFrame(columns=["env", "variant"])
     steps = "?"
     if not s.empty:
-        s["pct"] = 100 * s["tasks_completed_mean"] / s["env"].str.split("-").str[1].astype(int)
+        s["pct"] = success_pct(s)
         table = stats.interval_table(stats.per_run(s, "pct"), ["env", "variant"], "final")
-        steps = _steps(s, KITCHEN)
+        steps = _steps(s, KITCHEN_BENCHMARKS)
     rows = []
-    for env in KITCHEN:
-        n = env.split("-")[1]
+    for env in KITCHEN_BENCHMARKS:
+        n = len(KITCHEN_TASKS[env])
         row = {"benchmark": f"FrankaKitchen N={n}"}
         for variant, name in METHODS:
             row[f"{name} success %, ours ({budget}, {steps} steps)"] = _cell(table, env,
