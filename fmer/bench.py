@@ -37,6 +37,7 @@ from fmer import flow
 from fmer.buffer import Batch
 from fmer.config import make_config, parse_overrides
 from fmer.envs import make_env
+from fmer.markdown import table as markdown_table
 from fmer.nets import ActionBox
 from fmer.train import make_agent
 
@@ -364,8 +365,7 @@ def format_table(records: list[dict], columns=TABLE_COLUMNS, markdown: bool = Fa
     header = [h for h, _, _ in columns]
     body = [[fmt.format(rec[key]) for _, key, fmt in columns] for rec in records]
     if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
+        return markdown_table(header, body)
     widths = [max(len(c) for c in col) for col in zip(header, *body, strict=True)]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True))
                      for line in [header, *body])
@@ -471,8 +471,8 @@ def markdown(records: list[dict], info: dict[str, str], command: str,
                   ""]
     if e2e:
         parts += ["## End to end: `fmer train` on HalfCheetah-v5 (one thread, wall time)", "",
-                  "| algo | env steps/s (one update per step) |", "|---|---|",
-                  *[f"| {algo} | {rate:.1f} |" for algo, rate in e2e.items()], ""]
+                  markdown_table(("algo", "env steps/s (one update per step)"),
+                                 [(algo, f"{rate:.1f}") for algo, rate in e2e.items()]), ""]
     return "\n".join(parts)
 
 

@@ -135,6 +135,18 @@ def _make_kitchen(name: str) -> gym.Env:
     return KitchenTasks(env, len(tasks))
 
 
+def run_episode(env: gym.Env, policy, seed: int) -> tuple[float, dict]:
+    """Reset ``env`` with ``seed`` and step ``policy(obs) -> env action`` until the episode
+    ends: (undiscounted return, the last step's info)."""
+    obs, info = env.reset(seed=seed)
+    total, done = 0.0, False
+    while not done:
+        obs, reward, terminated, truncated, info = env.step(policy(obs))
+        total += float(reward)
+        done = terminated or truncated
+    return total, info
+
+
 def make_env(name: str, seed: int | None = None) -> gym.Env:
     """Build env `name`. With a seed, the env is reset with it and its action space seeded,
     so the next `reset()` (seeded or not) is reproducible."""

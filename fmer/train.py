@@ -63,7 +63,7 @@ from fmer.config import (
     make_config,
     parse_overrides,
 )
-from fmer.envs import make_env
+from fmer.envs import make_env, run_episode
 from fmer.nets import ActionBox
 from fmer.runlog import (
     EVAL_COLUMNS,
@@ -255,16 +255,12 @@ class Trainer:
     def evaluate(self) -> dict[str, Any]:
         n = self.cfg.train.eval_episodes
         returns, tasks, successes = [], [], []
+        deterministic = self.cfg.eval.deterministic
         for ep in range(n):
-            seed = derive_seed(self.cfg.seed, _EVAL_EPISODE, self.evals_done, ep)
-            obs, info = self.eval_env.reset(seed=seed)
-            total, done = 0.0, False
-            while not done:
-                action = self.agent.act(obs, deterministic=self.cfg.eval.deterministic)
-                obs, reward, terminated, truncated, info = self.eval_env.step(
-                    self.box.to_env(action))
-                total += float(reward)
-                done = terminated or truncated
+            total, info = run_episode(
+                self.eval_env,
+                lambda obs: self.box.to_env(self.agent.act(obs, deterministic=deterministic)),
+                derive_seed(self.cfg.seed, _EVAL_EPISODE, self.evals_done, ep))
             returns.append(total)
             if "tasks_completed" in info:
                 tasks.append(info["tasks_completed"])

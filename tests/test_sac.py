@@ -11,7 +11,7 @@ from torch.distributions import AffineTransform, Normal, TanhTransform, Transfor
 
 from fmer.buffer import Batch
 from fmer.config import make_config
-from fmer.envs import make_env
+from fmer.envs import make_env, run_episode
 from fmer.nets import ActionBox
 from fmer.sac import LOG_STD_MAX, LOG_STD_MIN, SAC, squashed_sample
 from fmer.train import train
@@ -113,14 +113,8 @@ def test_state_dict_round_trip_continues_identically():
 def _random_policy_return(seed: int, episodes: int) -> float:
     env = make_env("Pendulum-v1")
     rng = np.random.default_rng(seed)
-    returns = []
-    for ep in range(episodes):
-        env.reset(seed=10_000 * seed + ep)
-        total, done = 0.0, False
-        while not done:
-            _, r, term, trunc, _ = env.step(rng.uniform(-2, 2, 1).astype(np.float32))
-            total, done = total + r, term or trunc
-        returns.append(total)
+    returns = [run_episode(env, lambda _: rng.uniform(-2, 2, 1).astype(np.float32),
+                           10_000 * seed + ep)[0] for ep in range(episodes)]
     return float(np.mean(returns))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from fmer import budgets
+from fmer import budgets, markdown
 
 # fmer.analysis.figures.KINDS, named here to keep matplotlib out of start-up (a test checks)
 FIGURE_KINDS = ("curve", "ablation_returns", "ablation_ess", "ablation_tanh", "kitchen",
@@ -27,11 +27,12 @@ def plan_main(args) -> int:
 
     config = budgets.load(args.config)
     names = args.budgets or list(config["budgets"])
-    print("| budget | runs | env steps | est. core-hours (one laptop core) |")
-    print("|---|---|---|---|")
+    rows = []
     for name in names:
         size = cost.budget_size(budgets.runs(config, name))
-        print(f"| {name} | {size['runs']} | {size['env_steps']:,} | {size['core_hours']:,.1f} |")
+        rows.append((name, size["runs"], f"{size['env_steps']:,}", f"{size['core_hours']:,.1f}"))
+    print(markdown.table(("budget", "runs", "env steps", "est. core-hours (one laptop core)"),
+                         rows))
     return 0
 
 

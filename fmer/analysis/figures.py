@@ -53,7 +53,7 @@ def _lines(ax, summary: pd.DataFrame, metric: str, variants, style: str = "-",
     if data[metric].notna().sum() == 0:
         _empty(ax)
         return
-    for (_, variant), c in stats.curve(data, metric).groupby(["env", "variant"]):
+    for (_, variant), c in stats.learning_curve(data, metric).groupby(["env", "variant"]):
         c = c.dropna(subset=["point"])
         color = COLORS[variant]
         ax.plot(c["step"], c["point"], style, color=color, marker="o", markersize=3,

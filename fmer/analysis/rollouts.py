@@ -59,19 +59,12 @@ def action_samples(run_dir: str | Path, n: int, seed: int = 0) -> pd.DataFrame:
 
 def random_score(env_name: str, episodes: int = RANDOM_EPISODES, seed: int = 0) -> dict:
     """Mean return of uniform random actions over ``episodes`` seeded episodes."""
-    from fmer.envs import make_env
+    from fmer.envs import make_env, run_episode
 
     env = make_env(env_name, seed)
     env.action_space.seed(seed)
-    returns = []
-    for ep in range(episodes):
-        env.reset(seed=seed + ep)
-        total, done = 0.0, False
-        while not done:
-            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
+    returns = [run_episode(env, lambda _: env.action_space.sample(), seed + ep)[0]
+               for ep in range(episodes)]
     return {"env": env_name, "episodes": episodes, "return_mean": float(np.mean(returns)),
             "return_std": float(np.std(returns))}
 
