@@ -98,5 +98,10 @@ class Checkpointer:
         self.saved_until = state.pop("buffer_added")
         return state
 
+    def load_state(self) -> dict | None:
+        """The saved state without the replay rows (enough to rebuild the agent); None if no
+        checkpoint was committed."""
+        return _read_blob(self.dir / STATE) if (self.dir / STATE).exists() else None
+
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
