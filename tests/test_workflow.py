@@ -143,10 +143,10 @@ def test_job_killed_between_a_finished_run_and_the_move_keeps_the_run(smoke):
     (run / ".train").mkdir()
     for name in RUN_FILES:
         (run / name).rename(run / ".train" / name)
-    proc = snakemake(work, "--cores", "1", "--config", "budget=smoke",
-                     str(run.relative_to(work) / "meta.json"))
+    proc = snakemake(work, str(run.relative_to(work) / "meta.json"), "--cores", "1",
+                     "--config", "budget=smoke")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert planned_jobs(proc) == {"train": 1}
+    assert "rule train:" in proc.stdout + proc.stderr  # the job ran, and:
     assert not (run / ".train").exists()
     assert {name: (run / name).read_bytes() for name in RUN_FILES} == before
     log = (work / "logs/smoke/Hopper-v5/sac/seed0.log").read_text()
