@@ -7,23 +7,22 @@ One update (docs/FMER.md §3–5):
 3. τ from the ESS of the weights (or fixed), weights by ``actor.weighting``;
 4. actor: weighted CFM regression toward the candidates (no backprop through the sampler)
    plus α E[log π(a|s)] through the K Euler steps and the divergence terms;
-5. α: SAC's rule on log α.
+5. α: one Adam step on −log α · (log π + H̄) (fmer.alpha, shared with SAC).
 Steps 2–5 run on every ``actor.update_every``-th update (TD3's delayed policy update).
 Each part carries a ``torch.profiler.record_function`` label, free when no profiler runs;
 ``fmer bench`` times the parts by them.
 
-Log-densities are in env units: the flow's cube density minus ``box.log_det`` (``_log_pi``).
+Log-densities are in env units: ``flow.log_prob`` (the cube) minus ``box.log_det`` (``_log_pi``).
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
 from torch.profiler import record_function
 
 from fmer import flow
+from fmer.alpha import EntropyCoefficient
 from fmer.buffer import Batch
 from fmer.config import Config
 from fmer.nets import ActionBox, Critic
@@ -83,33 +82,20 @@ class FMER:
         self.actor_optim = torch.optim.Adam(self.velocity.parameters(), lr=a.lr)
         self.critic = Critic(obs_dim, box.dim, cfg.critic.hidden, cfg.critic.lr,
                              cfg.critic.polyak)
-        al = cfg.alpha
-        self.target_entropy = -float(box.dim) if al.target_entropy is None else al.target_entropy
-        self.fixed_alpha = al.fixed  # a number turns tuning off; 0 drops the entropy term
-        self.log_alpha = torch.tensor(math.log(al.initial), requires_grad=True)
-        self.alpha_optim = torch.optim.Adam([self.log_alpha], lr=al.lr)
+        self.alpha = EntropyCoefficient(cfg.alpha, box.dim)
         self.tau = cfg.temperature.fixed
         self.actor_every = a.update_every
         self.n_updates = 0  # critic updates so far: the actor's turn comes every actor_every
         self.actor_metrics: dict[str, float] = {}
 
-    @property
-    def alpha(self) -> float:
-        return self.fixed_alpha if self.fixed_alpha is not None else self.log_alpha.exp().item()
-
     def _log_pi(self, s: torch.Tensor, z0: torch.Tensor):
-        """(a, log π(a|s), tanh term Σ_j log(1 − a_j²)) for the action z0 flows to.
-
-        log π is in env units and is the density the agent uses everywhere (actor, α, critic):
-        the latent's log p(u|s) when ``entropy.tanh_correction`` is false. The tanh term comes
-        back either way, so both entropies are known from one sample. Differentiable through
-        the sampler when grad is enabled.
+        """``flow.log_prob`` of this policy, in env units: the density the agent uses
+        everywhere (actor, α, critic). Differentiable through the sampler when grad is enabled.
         """
-        u, logp = flow.latent_log_prob(self.velocity, s, z0, self.steps, **self.flow_kwargs)
-        tanh_term = flow.tanh_log_det_jacobian(u)
-        if self.tanh_correction:
-            logp = logp - tanh_term
-        return torch.tanh(u), logp - self.box.log_det, tanh_term
+        a, logp, tanh_term = flow.log_prob(self.velocity, s, z0, self.steps,
+                                           tanh_correction=self.tanh_correction,
+                                           **self.flow_kwargs)
+        return a, logp - self.box.log_det, tanh_term
 
     def _sample_latent(self, s: torch.Tensor) -> torch.Tensor:
         return flow.euler_sample(self.velocity, s, torch.randn(s.shape[0], self.act_dim),
@@ -154,7 +140,7 @@ class FMER:
     def update(self, batch: Batch) -> dict[str, float]:
         """One critic update; the actor, α and τ on every ``actor.update_every``-th call (the
         other calls report the last actor update's metrics)."""
-        alpha = self.alpha
+        alpha = self.alpha.value
         critic_loss = self._critic_step(batch, alpha)
         if self.n_updates % self.actor_every == 0:
             self.actor_metrics = self._actor_step(batch.obs, alpha)
@@ -181,14 +167,8 @@ class FMER:
             self.actor_optim.step()
 
         logp = logp.detach()
-        alpha_loss = 0.0
         with record_function("alpha"):
-            if self.fixed_alpha is None:
-                a_loss = -(self.log_alpha * (logp + self.target_entropy)).mean()
-                self.alpha_optim.zero_grad(set_to_none=True)
-                a_loss.backward()
-                self.alpha_optim.step()
-                alpha_loss = a_loss.item()
+            alpha_loss = self.alpha.update(logp)
         self.tau = tau
 
         # both entropies from the one sample, so the no-tanh ablation's bias shows
@@ -214,8 +194,7 @@ class FMER:
             "velocity": self.velocity.state_dict(),
             "actor_optim": self.actor_optim.state_dict(),
             "critic": self.critic.state_dict(),
-            "log_alpha": self.log_alpha.detach().clone(),
-            "alpha_optim": self.alpha_optim.state_dict(),
+            **self.alpha.state_dict(),
             "tau": self.tau,
             "n_updates": self.n_updates,
             "actor_metrics": dict(self.actor_metrics),
@@ -225,9 +204,7 @@ class FMER:
         self.velocity.load_state_dict(state["velocity"])
         self.actor_optim.load_state_dict(state["actor_optim"])
         self.critic.load_state_dict(state["critic"])
-        with torch.no_grad():
-            self.log_alpha.copy_(state["log_alpha"])
-        self.alpha_optim.load_state_dict(state["alpha_optim"])
+        self.alpha.load_state_dict(state)
         self.tau = state["tau"]
         # checkpoints from before actor.update_every: every update was an actor update
         self.n_updates = state.get("n_updates", 0)

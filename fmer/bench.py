@@ -36,16 +36,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from fmer import agent as agent_module
+from fmer import budgets
 from fmer.buffer import Batch
-from fmer.config import (
-    DEFAULT_BUDGETS_FILE,
-    ConfigError,
-    budget_overrides,
-    load_yaml,
-    make_config,
-    parse_overrides,
-)
+from fmer.config import ConfigError, make_config, parse_overrides
 from fmer.envs import make_env
+from fmer.markdown import table as markdown_table
 from fmer.nets import ActionBox
 from fmer.train import make_agent
 
@@ -346,8 +341,7 @@ def format_table(records: list[dict], columns=TABLE_COLUMNS, markdown: bool = Fa
     header = [h for h, _, _ in columns]
     body = [[fmt.format(rec[key]) for _, key, fmt in columns] for rec in records]
     if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
+        return markdown_table(header, body)
     widths = [max(len(c) for c in col) for col in zip(header, *body, strict=True)]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True))
                      for line in [header, *body])
@@ -390,13 +384,8 @@ def whole_run(env: str, algo: str, budget: str, overrides: dict | None = None) -
 
 # --- command line ----------------------------------------------------------------------------
 def _budget_settings(name: str) -> dict[str, dict]:
-    """A budget's own variants as named overrides (workflow/config/config.yaml)."""
-    from fmer.analysis.grid import budget_variants
-
-    budgets = load_yaml(DEFAULT_BUDGETS_FILE).get("budgets", {})
-    if name not in budgets:
-        raise ConfigError(f"--budget: unknown budget {name!r}; valid: {', '.join(budgets)}")
-    own = budget_variants(budgets[name])
+    """A budget's own variants as named overrides (the workflow config)."""
+    own = budgets.budget_variants(budgets.budget_config(budgets.load(), name))
     if not own:
         raise ConfigError(f"--budget: budget {name!r} defines no variants of its own")
     return {variant: spec["set"] for variant, spec in own.items()}
@@ -405,8 +394,8 @@ def _budget_settings(name: str) -> dict[str, dict]:
 def _cli(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set)
     settings = _budget_settings(args.budget) if args.budget else {}
-    if args.whole_run:
-        budget_overrides(args.whole_run)  # an unknown budget stops before any timing
+    if args.whole_run:  # an unknown budget stops before any timing
+        budgets.budget_config(budgets.load(), args.whole_run)
     rows = bench(args.envs, args.threads, args.reps, args.warmup, args.env_steps,
                  args.batch_size, overrides, settings=settings)
     records, by_setting = summary(rows), settings_summary(rows)

@@ -98,12 +98,16 @@ class Checkpointer:
         self.saved_until = state.pop("buffer_added")
         return state
 
+    def load_state(self) -> dict | None:
+        """The saved state without the replay rows (enough to rebuild the agent); None if no
+        checkpoint was committed."""
+        return _read_blob(self.dir / STATE) if (self.dir / STATE).exists() else None
+
     def step(self) -> int | None:
         """The training step of the committed checkpoint (where a resumed run starts); None
-        if there is none. Reads state.pt only, not the replay rows."""
-        if not (self.dir / STATE).exists():
-            return None
-        return int(_read_blob(self.dir / STATE)["step"])
+        if there is none."""
+        state = self.load_state()
+        return None if state is None else int(state["step"])
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

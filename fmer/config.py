@@ -1,7 +1,7 @@
 """One typed config for a training run, loaded from YAML and overridden with ``key=value``.
 
 Every choice the paper leaves open is a key here (see ``RECONSTRUCTED``), so that a reader
-who later sees the authors' code can flip it. Sections mirror ``shared/spec/FMER.md``.
+who later sees the authors' code can flip it. Sections mirror ``docs/FMER.md``.
 """
 
 from __future__ import annotations
@@ -118,12 +118,13 @@ class Config:
 
 # Keys whose defaults are our reconstruction, not the paper's statement (docs list them).
 RECONSTRUCTED = (
-    "train.learning_starts", "train.eval_episodes", "train.buffer_size",
-    "critic.hidden", "critic.entropy_bonus", "actor.hidden", "actor.activation",
-    "actor.time_embedding", "actor.candidates", "actor.candidate_states",
-    "actor.entropy_batch", "actor.update_every", "entropy.probes", "entropy.logdet",
-    "temperature.ess_target",
-    "temperature.fixed", "alpha.initial", "alpha.target_entropy", "eval.deterministic",
+    "train.learning_starts", "train.eval_episodes", "train.batch_size", "train.buffer_size",
+    "critic.hidden", "critic.lr", "critic.gamma", "critic.polyak", "critic.entropy_bonus",
+    "actor.hidden", "actor.activation", "actor.lr", "actor.time_embedding", "actor.candidates",
+    "actor.candidate_states", "actor.entropy_batch", "actor.update_every", "entropy.probes",
+    "entropy.logdet",
+    "temperature.ess_target", "temperature.min", "temperature.max", "temperature.fixed",
+    "alpha.initial", "alpha.lr", "alpha.target_entropy", "eval.deterministic",
 )
 
 ALGOS = ("sac", "fmer")
@@ -139,27 +140,33 @@ ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 # Named variants: an algorithm plus overrides. ``--algo fmer-no-ess`` is ``--algo fmer``
-# with ``temperature.ess_tuning=false``; ``--set`` still composes on top.
+# with ``temperature.ess_tuning=false``; ``--set`` still composes on top. In the order the
+# figures list (and colour) them: the paper's 2x2 ablation, SAC, the other ablations.
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "sac": ("sac", {}),
     "fmer": ("fmer", {}),
     "fmer-no-tanh": ("fmer", {"entropy.tanh_correction": False}),
     "fmer-no-ess": ("fmer", {"temperature.ess_tuning": False}),
     "fmer-no-tanh-no-ess": (
         "fmer", {"entropy.tanh_correction": False, "temperature.ess_tuning": False}
     ),
+    "sac": ("sac", {}),
     "fmer-top1": ("fmer", {"actor.weighting": "top1"}),
     "fmer-unnormalized": ("fmer", {"actor.weighting": "unnormalized"}),
     "fmer-no-entropy": ("fmer", {"alpha.fixed": 0.0}),
 }
 
-_CHOICES = {
-    "actor.activation": ("silu", "mish", "relu", "tanh"),
-    "actor.time_embedding": ("sinusoidal", "linear"),
-    "actor.weighting": ("softmax", "unnormalized", "top1"),
-    "entropy.divergence": ("exact", "hutchinson"),
-    "entropy.logdet": ("trace", "exact"),
-}
+
+
+def _choices() -> dict[str, tuple[str, ...]]:
+    """The string keys' valid values, from the modules that implement them (imported here,
+    not at the top, so that reading a config does not import torch)."""
+    from fmer.flow import DIVERGENCES, LOGDETS
+    from fmer.velocity import ACTIVATION_FUNCTIONS, TIME_EMBEDDINGS
+    from fmer.weights import SCHEMES
+
+    return {"actor.activation": tuple(ACTIVATION_FUNCTIONS),
+            "actor.time_embedding": TIME_EMBEDDINGS, "actor.weighting": SCHEMES,
+            "entropy.divergence": DIVERGENCES, "entropy.logdet": LOGDETS}
 
 
 def _flatten(d: dict[str, Any], prefix: str = ""):
@@ -311,7 +318,7 @@ def validate(cfg: Config) -> Config:
     need(a.entropy_batch >= 0, "actor.entropy_batch", "must be >= 0 (0: whole batch)")
     need(a.update_every > 0, "actor.update_every", "must be > 0")
     need(cfg.entropy.probes > 0, "entropy.probes", "must be > 0")
-    for key, choices in _CHOICES.items():
+    for key, choices in _choices().items():
         need(cfg.flat()[key] in choices, key, f"must be one of {', '.join(choices)}")
     need(cfg.entropy.logdet == "trace" or cfg.entropy.divergence == "exact", "entropy.logdet",
          "'exact' needs the full Jacobian: set entropy.divergence=exact too")
@@ -369,24 +376,7 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     return validate(_build(Config, data))
 
 
-def diff(a: Config, b: Config) -> list[str]:
-    """Dotted keys whose values differ between two configs."""
-    fa, fb = a.flat(), b.flat()
+def diff(a: Config | dict[str, Any], b: Config | dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ between two configs (or their ``flat()`` dicts)."""
+    fa, fb = (c.flat() if isinstance(c, Config) else c for c in (a, b))
     return sorted(k for k in fa if fa[k] != fb.get(k))
-
-
-DEFAULT_BUDGETS_FILE = Path(__file__).resolve().parents[1] / "workflow" / "config" / "config.yaml"
-
-
-def budget_overrides(name: str, path: str | Path | None = None) -> dict[str, Any]:
-    """The ``train.*`` schedule of a named budget as dotted overrides.
-
-    Budgets live in the workflow config (one source for the CLI and the workflow).
-    """
-    path = Path(path) if path is not None else DEFAULT_BUDGETS_FILE
-    budgets = load_yaml(path).get("budgets", {})
-    if name not in budgets:
-        raise ConfigError(f"budget: unknown budget {name!r} in {path}"
-                          f"{did_you_mean(name, budgets)}; valid: " + ", ".join(budgets))
-    schedule = budgets[name].get("train", {})
-    return {f"train.{k}": v for k, v in schedule.items()}

@@ -22,7 +22,6 @@ from gymnasium.wrappers import TimeLimit, TransformObservation
 
 from fmer.multigoal import EPISODE_STEPS, MultiGoalEnv
 
-MUJOCO = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5")
 CLASSIC_CONTROL = ("Pendulum-v1", "MountainCarContinuous-v0")
 KITCHEN_STEPS = 280
 KITCHEN_TASKS = {
@@ -41,7 +40,13 @@ KITCHEN_TASKS = {
 }
 MULTIGOAL = "multigoal-2d"
 
-ENV_NAMES = (*MUJOCO, "Pendulum-v1", *KITCHEN_TASKS, MULTIGOAL)
+# The paper's benchmarks (docs/FMER.md §7): the experiment grid, the figures and the tables
+MUJOCO_BENCHMARKS = ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Humanoid-v5")
+KITCHEN_BENCHMARKS = tuple(KITCHEN_TASKS)
+BENCHMARKS = (*MUJOCO_BENCHMARKS, *KITCHEN_BENCHMARKS, MULTIGOAL)
+
+# The names the tests cover: the benchmarks, and a cheap env for learning tests
+ENV_NAMES = (*BENCHMARKS, "Ant-v5", "Pendulum-v1")
 ENV_NAMES_HELP = (
     f"{', '.join(ENV_NAMES)}, MountainCarContinuous-v0, "
     "or any other Gymnasium MuJoCo id (e.g. Swimmer-v5)"
@@ -128,6 +133,18 @@ def _make_kitchen(name: str) -> gym.Env:
         disable_env_checker=True,
     )
     return KitchenTasks(env, len(tasks))
+
+
+def run_episode(env: gym.Env, policy, seed: int) -> tuple[float, dict]:
+    """Reset ``env`` with ``seed`` and step ``policy(obs) -> env action`` until the episode
+    ends: (undiscounted return, the last step's info)."""
+    obs, info = env.reset(seed=seed)
+    total, done = 0.0, False
+    while not done:
+        obs, reward, terminated, truncated, info = env.step(policy(obs))
+        total += float(reward)
+        done = terminated or truncated
+    return total, info
 
 
 def make_env(name: str, seed: int | None = None) -> gym.Env:

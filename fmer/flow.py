@@ -18,29 +18,20 @@ import math
 from collections.abc import Callable
 
 import torch
-from torch.nn import functional as F
+
+from fmer.nets import tanh_log_det_jacobian
 
 Velocity = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 Bound = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 DIVERGENCES = ("exact", "hutchinson")
 LOGDETS = ("trace", "exact")
-_LOG2 = math.log(2.0)
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
 def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
     """log N(z; 0, I) per row, shape (B,)."""
     return -0.5 * (z * z).sum(dim=-1) - 0.5 * z.shape[-1] * _LOG_2PI
-
-
-def tanh_log_det_jacobian(u: torch.Tensor) -> torch.Tensor:
-    """Σ_j log(1 − tanh²(u_j)) per row, shape (B,), finite for any |u|.
-
-    ``1 − tanh²`` underflows to 0 in float32 beyond |u| ≈ 9; the identity
-    log(1 − tanh²(x)) = 2(log 2 − x − softplus(−2x)) does not.
-    """
-    return (2.0 * (_LOG2 - u - F.softplus(-2.0 * u))).sum(dim=-1)
 
 
 def _check(z0: torch.Tensor, s: torch.Tensor, steps: int) -> None:
@@ -223,13 +214,17 @@ def log_prob(
     tanh_correction: bool = True,
     probes: int = 1,
     generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(a, log π(a|s))`` for the action a = tanh(u) that z0 flows to; shapes (B, d), (B,).
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(a, log π(a|s), tanh term)`` for the action a = tanh(u) that z0 flows to; shapes
+    (B, d), (B,), (B,).
 
     log π = log p(u|s) − Σ_j log(1 − tanh²(u_j)), see ``latent_log_prob``. With
     ``tanh_correction=False`` it is log p(u|s), the latent's log-density, and a is still tanh(u).
+    The tanh term Σ_j log(1 − tanh²(u_j)) comes back either way, so that both entropies are
+    known from one sample.
     """
     u, logp = latent_log_prob(v, s, z0, steps, divergence, logdet, probes, generator)
+    tanh_term = tanh_log_det_jacobian(u)
     if tanh_correction:
-        logp = logp - tanh_log_det_jacobian(u)
-    return torch.tanh(u), logp
+        logp = logp - tanh_term
+    return torch.tanh(u), logp, tanh_term

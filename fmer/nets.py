@@ -1,22 +1,35 @@
-"""Networks shared by the agents: MLPs, twin critics with Polyak targets, the action box."""
+"""Networks shared by the agents: MLPs, twin critics with Polyak targets, the action box and
+the tanh squash into it."""
 
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "mish": nn.Mish, "tanh": nn.Tanh}
+ACTIVATION_MODULES = {"relu": nn.ReLU, "silu": nn.SiLU, "mish": nn.Mish, "tanh": nn.Tanh}
+_LOG2 = math.log(2.0)
+
+
+def tanh_log_det_jacobian(u: torch.Tensor) -> torch.Tensor:
+    """Σ_j log(1 − tanh²(u_j)) over the last dim, finite for any |u|: the log-det of the
+    squash a = tanh(u) of both agents' actions into the cube.
+
+    ``1 − tanh²`` underflows to 0 in float32 beyond |u| ≈ 9; the identity
+    log(1 − tanh²(x)) = 2(log 2 − x − softplus(−2x)) does not (CleanRL adds 1e-6 instead).
+    """
+    return (2.0 * (_LOG2 - u - F.softplus(-2.0 * u))).sum(dim=-1)
 
 
 def mlp(inp: int, hidden: list[int], out: int, activation: str = "relu") -> nn.Sequential:
     layers: list[nn.Module] = []
     for width in hidden:
         # ReLU may overwrite the Linear output it follows: that output is not kept for backward.
-        act = nn.ReLU(inplace=True) if activation == "relu" else ACTIVATIONS[activation]()
+        act = nn.ReLU(inplace=True) if activation == "relu" else ACTIVATION_MODULES[activation]()
         layers += [nn.Linear(inp, width), act]
         inp = width
     layers.append(nn.Linear(inp, out))

@@ -24,6 +24,7 @@ TRAIN_TIMING_COLUMNS = ("updates_per_s", "env_steps_per_s")
 # Columns that depend on the machine's speed: everything else is a function of config and seed.
 TIMING_COLUMNS = ("wall_time_s", *TRAIN_TIMING_COLUMNS)
 LOG_FILES = ("eval.csv", "train.csv")
+RUN_FILES = ("meta.json", *LOG_FILES)  # what a complete run directory holds
 
 
 class RunLogError(ValueError):

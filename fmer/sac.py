@@ -1,10 +1,18 @@
 """Soft Actor-Critic (tanh-Gaussian actor, twin critics, automatic alpha): the baseline.
 
-Behaviour follows CleanRL's ``sac_continuous_action.py`` with two deliberate differences:
-the actor and alpha are updated at every step (CleanRL: twice every second step, the same
-count), and the action box enters the log-density once, as ``-box.log_det``, because the
-agent acts in the cube (-1, 1)^d. The tanh Jacobian uses the exact stable form
-``log(1 - tanh(x)^2) = 2 (log 2 - x - softplus(-2x))`` instead of CleanRL's ``+1e-6``.
+Behaviour follows CleanRL's ``sac_continuous_action.py`` (same networks, log-std bounds,
+initial alpha 1, target entropy -dim(A), batch, gamma, Polyak rate, learning starts) with
+these deliberate differences:
+
+- the actor and alpha are updated at every step (CleanRL: twice every second step, the same
+  count);
+- the critic and alpha learn at 3e-4, as the actor (CleanRL: 1e-3);
+- alpha's loss is FMER's, -log alpha (log pi + H) (fmer.alpha), on the log-probability of the
+  actor's own pre-step sample (CleanRL: -alpha (log pi + H) on a fresh sample after the step);
+- the action box enters the log-density once, as ``-box.log_det``, because the agent acts in
+  the cube (-1, 1)^d;
+- the tanh Jacobian uses the exact stable form (fmer.nets.tanh_log_det_jacobian) instead of
+  CleanRL's ``+1e-6``.
 """
 
 from __future__ import annotations
@@ -13,19 +21,14 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from fmer.alpha import EntropyCoefficient
 from fmer.buffer import Batch
 from fmer.config import Config
-from fmer.nets import ActionBox, Critic, mlp
+from fmer.nets import ActionBox, Critic, mlp, tanh_log_det_jacobian
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0  # CleanRL's bounds
-
-
-def log1m_tanh_sq(x: torch.Tensor) -> torch.Tensor:
-    """log(1 - tanh(x)^2), stable for large |x|."""
-    return 2.0 * (math.log(2.0) - x - F.softplus(-2.0 * x))
 
 
 class GaussianActor(nn.Module):
@@ -48,7 +51,7 @@ def squashed_sample(
     std = log_std.exp()
     u = mean + std * torch.randn_like(mean)
     log_prob = (-0.5 * ((u - mean) / std) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-    log_prob = log_prob - log1m_tanh_sq(u).sum(-1) - log_det
+    log_prob = log_prob - tanh_log_det_jacobian(u) - log_det
     return torch.tanh(u), log_prob
 
 
@@ -63,16 +66,7 @@ class SAC:
         self.actor_optim = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor.lr)
         self.critic = Critic(obs_dim, box.dim, cfg.critic.hidden, cfg.critic.lr,
                              cfg.critic.polyak)
-        a = cfg.alpha
-        self.target_entropy = -float(box.dim) if a.target_entropy is None else a.target_entropy
-        # a number in alpha.fixed turns tuning off (0 is the "no entropy" ablation)
-        self.fixed_alpha = a.fixed
-        self.log_alpha = torch.tensor(math.log(a.initial), requires_grad=True)
-        self.alpha_optim = torch.optim.Adam([self.log_alpha], lr=a.lr)
-
-    @property
-    def alpha(self) -> float:
-        return self.fixed_alpha if self.fixed_alpha is not None else self.log_alpha.exp().item()
+        self.alpha = EntropyCoefficient(cfg.alpha, box.dim)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
@@ -84,7 +78,7 @@ class SAC:
         return action.squeeze(0).numpy().astype(np.float32)
 
     def update(self, batch: Batch) -> dict[str, float]:
-        alpha = self.alpha
+        alpha = self.alpha.value
         with torch.no_grad():
             next_action, next_log_prob = squashed_sample(*self.actor(batch.next_obs),
                                                          self.box.log_det)
@@ -102,13 +96,7 @@ class SAC:
         self.actor_optim.step()
 
         log_prob = log_prob.detach()
-        alpha_loss = 0.0
-        if self.fixed_alpha is None:
-            loss = -(self.log_alpha.exp() * (log_prob + self.target_entropy)).mean()
-            self.alpha_optim.zero_grad(set_to_none=True)
-            loss.backward()
-            self.alpha_optim.step()
-            alpha_loss = loss.item()
+        alpha_loss = self.alpha.update(log_prob)
         return {
             "critic_loss": critic_loss,
             "actor_loss": actor_loss.item(),
@@ -123,14 +111,11 @@ class SAC:
             "actor": self.actor.state_dict(),
             "actor_optim": self.actor_optim.state_dict(),
             "critic": self.critic.state_dict(),
-            "log_alpha": self.log_alpha.detach().clone(),
-            "alpha_optim": self.alpha_optim.state_dict(),
+            **self.alpha.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.actor.load_state_dict(state["actor"])
         self.actor_optim.load_state_dict(state["actor_optim"])
         self.critic.load_state_dict(state["critic"])
-        with torch.no_grad():
-            self.log_alpha.copy_(state["log_alpha"])
-        self.alpha_optim.load_state_dict(state["alpha_optim"])
+        self.alpha.load_state_dict(state)

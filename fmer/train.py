@@ -52,19 +52,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from fmer import budgets
 from fmer.buffer import ReplayBuffer
 from fmer.checkpoint import Checkpointer, CheckpointError
 from fmer.config import (
     VARIANTS,
     Config,
     ConfigError,
-    budget_overrides,
     config_from_dict,
     diff,
     make_config,
     parse_overrides,
 )
-from fmer.envs import ENV_NAMES_HELP, make_env
+from fmer.envs import ENV_NAMES_HELP, make_env, run_episode
 from fmer.nets import ActionBox
 from fmer.runlog import (
     EVAL_COLUMNS,
@@ -124,9 +124,16 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _git_state() -> dict[str, Any]:
-    """Commit of the checkout the package is imported from; None if it is not one."""
-    root = Path(__file__).resolve().parents[1]
+# What makes a run: a change here marks meta.json's git state dirty. results/, figures/ and
+# paper/ are not among them: the workflow itself rewrites those.
+CODE_PATHS = ("fmer", "workflow", "pyproject.toml")
+_CHECKOUT = Path(__file__).resolve().parents[1]  # the repository, if the package runs from one
+
+
+def _git_state(root: Path = _CHECKOUT) -> dict[str, Any]:
+    """Commit of the checkout the package is imported from, and whether its code
+    (CODE_PATHS) differs from that commit; None if it is not a checkout."""
+    root = root.resolve()
 
     def git(*args: str) -> str | None:
         try:
@@ -140,7 +147,8 @@ def _git_state() -> dict[str, Any]:
     commit = git("rev-parse", "HEAD") if top and Path(top).resolve() == root else None
     if commit is None:
         return {"commit": None, "dirty": None}
-    return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
+    return {"commit": commit, "dirty": None if changed is None else bool(changed)}
 
 
 def _versions() -> dict[str, str | None]:
@@ -229,7 +237,7 @@ class Trainer:
         # a key added to the config since the checkpoint was saved had its default then
         saved = {**Config().flat(), **state["config"]}
         if saved != self.cfg.flat():
-            keys = sorted(k for k, v in self.cfg.flat().items() if saved.get(k) != v)
+            keys = diff(self.cfg, saved)
             raise CheckpointError(f"{self.checkpointer.dir}: saved with a different config "
                                   f"(differs in: {', '.join(keys)})")
         self.agent.load_state_dict(state["agent"])
@@ -252,16 +260,12 @@ class Trainer:
     def evaluate(self) -> dict[str, Any]:
         n = self.cfg.train.eval_episodes
         returns, tasks, successes = [], [], []
+        deterministic = self.cfg.eval.deterministic
         for ep in range(n):
-            seed = derive_seed(self.cfg.seed, _EVAL_EPISODE, self.evals_done, ep)
-            obs, info = self.eval_env.reset(seed=seed)
-            total, done = 0.0, False
-            while not done:
-                action = self.agent.act(obs, deterministic=self.cfg.eval.deterministic)
-                obs, reward, terminated, truncated, info = self.eval_env.step(
-                    self.box.to_env(action))
-                total += float(reward)
-                done = terminated or truncated
+            total, info = run_episode(
+                self.eval_env,
+                lambda obs: self.box.to_env(self.agent.act(obs, deterministic=deterministic)),
+                derive_seed(self.cfg.seed, _EVAL_EPISODE, self.evals_done, ep))
             returns.append(total)
             if "tasks_completed" in info:
                 tasks.append(info["tasks_completed"])
@@ -396,13 +400,26 @@ def _stop_on_signals(trainer: Trainer):
 
 @contextmanager
 def _exclusive(out: Path):
-    """One process per run directory; the OS drops the lock if the process dies."""
-    with open(out / ".lock", "w") as f:
+    """One process per run directory; the OS drops the lock if the process dies.
+
+    The lock file exists only while a process holds it: it is removed on every way out
+    (complete, failed, refused), so that a refused call leaves the directory as it found it
+    (the workflow moves ``RUN/.train/*`` up and removes ``.train``: a dot file left behind
+    fails that job). Since the path is unlinked, a process that opened it just before must
+    check that its lock is still on the file at the path, or two could both hold a lock.
+    """
+    path = out / ".lock"
+    with open(path, "w") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if not path.exists() or os.stat(path).st_ino != os.fstat(f.fileno()).st_ino:
+                raise BlockingIOError
         except BlockingIOError as exc:
             raise RunDirError(f"{out}: another process is training in this directory") from exc
-        yield
+        try:
+            yield
+        finally:
+            path.unlink()
 
 
 def _previous_run(out: Path, cfg: Config) -> dict | None:
@@ -493,21 +510,28 @@ def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
         write_meta(meta_path, meta)
         if not cfg.train.keep_checkpoint:
             trainer.checkpointer.remove()
-        (out / ".lock").unlink()  # a complete run needs no lock; others are refused anyway
     return out
 
 
 # --- command line ----------------------------------------------------------------------------
-def _cli(args: argparse.Namespace) -> int:
+def resolve(args: argparse.Namespace) -> Config:
+    """The config ``fmer train`` trains: with ``--budget``, that of the workflow's run of these
+    names (fmer.budgets.run), then ``--set`` on top."""
     if args.budgets and not args.budget:
         raise ConfigError("--budgets names a budgets file, but no --budget was chosen")
-    if args.budgets and not Path(args.budgets).is_file():
-        raise ConfigError(f"--budgets: no such file {args.budgets!r}")
-    overrides = budget_overrides(args.budget, args.budgets) if args.budget else {}
-    overrides.update(parse_overrides(args.set))
-    cfg = make_config(args.env, args.algo, args.seed, overrides=overrides)
+    overrides = parse_overrides(args.set)
+    algo = args.algo
+    if args.budget:
+        run = budgets.run(budgets.load(args.budgets or budgets.DEFAULT_FILE), args.budget,
+                          args.env, args.algo, args.seed)
+        algo, overrides = run.algo, {**run.overrides, **overrides}
+    return make_config(args.env, algo, args.seed, overrides=overrides)
+
+
+def _cli(args: argparse.Namespace) -> int:
+    cfg = resolve(args)
     try:
-        train(cfg, args.out, variant=args.variant or args.algo, budget=args.budget)
+        train(cfg, args.out, variant=args.algo, budget=args.budget)
     except (RunDirError, CheckpointError, RunLogError) as exc:
         print(f"fmer train: error: {exc}", file=sys.stderr)
         return 2
@@ -537,16 +561,17 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--env", required=True, help=f"environment: {ENV_NAMES_HELP}")
     p.add_argument("--algo", required=True,
-                   help="algorithm or variant: " + ", ".join(VARIANTS))
-    p.add_argument("--variant", metavar="NAME",
-                   help="the name the run is filed under (meta.json's variant; default: "
-                        "--algo); the workflow passes a budget's own variant names here")
+                   help="algorithm or variant: " + ", ".join(VARIANTS) + "; with --budget, "
+                        "also one of that budget's own variants (meta.json's variant)")
     p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--budget", help="named train.* schedule from the budgets file "
-                                    "(e.g. smoke, mini, paper); default: config defaults")
+    p.add_argument("--budget", help="a budget of the workflow config (e.g. smoke, mini, paper): "
+                                    "the run gets what the workflow gives it (the budget's "
+                                    "train schedule, set, overrides for --env, variant), so a "
+                                    "workflow run can be trained or resumed by hand; default: "
+                                    "the config defaults")
     p.add_argument("--budgets", metavar="FILE",
-                   help="YAML file with a `budgets:` mapping "
-                        "(default: workflow/config/config.yaml)")
+                   help=f"the workflow config holding the budgets (default: {budgets.DEFAULT_FILE} "
+                        "of the working directory)")
     p.add_argument("--out", required=True, metavar="DIR", help="run directory")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set actor.candidates=32 (repeatable)")

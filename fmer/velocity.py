@@ -80,7 +80,7 @@ class Activation:
 
 # relu and tanh are there because the config admits them, but the spec wants a smooth one so
 # that the divergence is smooth too.
-ACTIVATIONS = {
+ACTIVATION_FUNCTIONS = {
     "silu": Activation(F.silu, partial(F.silu, inplace=True), _silu, _silu_),
     "mish": Activation(F.mish, partial(F.mish, inplace=True), _mish, _mish_),
     "relu": Activation(torch.relu, torch.relu_, _relu, _relu_),
@@ -101,8 +101,9 @@ class VelocityField(nn.Module):
         time_embedding: str = "sinusoidal",
     ):
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        if activation not in ACTIVATION_FUNCTIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATION_FUNCTIONS)}, "
+                             f"got {activation!r}")
         if time_embedding not in TIME_EMBEDDINGS:
             raise ValueError(
                 f"time_embedding must be one of {TIME_EMBEDDINGS}, got {time_embedding!r}"
@@ -111,7 +112,7 @@ class VelocityField(nn.Module):
             raise ValueError(f"hidden must be a non-empty list of positive widths, got {hidden}")
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.activation, self.time_embedding = activation, time_embedding
-        self.act = ACTIVATIONS[activation]
+        self.act = ACTIVATION_FUNCTIONS[activation]
         if time_embedding == "sinusoidal":
             # Angular frequencies 1..100 per unit time, geometric: coarse and fine in t ∈ [0, 1].
             half = SINUSOIDAL_FEATURES // 2

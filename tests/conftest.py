@@ -14,7 +14,7 @@ from fmer.runlog import TIMING_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Small networks keep the real loop fast; the schedule comes from --budget smoke or TINY_STEPS.
+# Small networks keep the real loop fast (the smoke budget sets the same ones)
 TINY_NETS = ["--set", "actor.hidden=[32,32]", "--set", "critic.hidden=[32,32]"]
 
 
@@ -38,7 +38,7 @@ def rows_without_timing(path: Path) -> list[dict[str, str]]:
 
 def smoke_args(out: Path, seed: int = 0, algo: str = "sac") -> list[str]:
     return ["train", "--env", "Pendulum-v1", "--algo", algo, "--seed", str(seed),
-            "--budget", "smoke", "--out", str(out), *TINY_NETS]
+            "--budget", "smoke", "--out", str(out)]
 
 
 @pytest.fixture(scope="session")

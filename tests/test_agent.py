@@ -47,8 +47,8 @@ def _batch(obs_dim, act_dim, n=64, seed=0):
 def _entropy(agent, s, n=4000):
     """Monte-Carlo entropy of π(·|s) in the cube, exact divergence (the test's oracle)."""
     with torch.no_grad():
-        _, logp = flow.log_prob(agent.velocity, s.expand(n, -1), torch.randn(n, agent.act_dim),
-                                agent.steps, divergence="exact")
+        _, logp, _ = flow.log_prob(agent.velocity, s.expand(n, -1), torch.randn(n, agent.act_dim),
+                                   agent.steps, divergence="exact")
     return -logp.mean().item()
 
 
@@ -158,7 +158,7 @@ def test_state_dict_round_trip_restores_policy_critic_alpha_and_tau():
     fresh.load_state_dict(torch.load(buf))
     obs = np.ones(3, np.float32)
     assert np.array_equal(agent.act(obs, True), fresh.act(obs, True))
-    assert fresh.tau == agent.tau and fresh.alpha == agent.alpha
+    assert fresh.tau == agent.tau and fresh.alpha.value == agent.alpha.value
     b = _batch(3, 1, seed=1)
     torch.manual_seed(5)
     m1 = agent.update(b)

@@ -18,11 +18,13 @@ import pandas as pd
 import pytest
 from rliable import metrics
 
-from fmer.analysis import cli, cost, figures, grid, plot, rollouts, stats, status, tables
+from fmer import budgets
+from fmer.analysis import cli, cost, figures, plot, rollouts, stats, status, tables
 from fmer.analysis.aggregate import aggregate, coverage_note, parse_run_path
 from fmer.checkpoint import Checkpointer
 from fmer.cli import main as cli_main
 from fmer.config import ConfigError, load_yaml, parse_overrides
+from fmer.envs import MULTIGOAL
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = load_yaml(REPO / "workflow" / "config" / "config.yaml")
@@ -37,8 +39,8 @@ TINY = ["--set", "actor.hidden=[32,32]", "--set", "critic.hidden=[32,32]",
 def runs(tmp_path_factory) -> Path:
     """multigoal-2d, FMER and SAC, two seeds each, smoke schedule: real logs, two at a time."""
     root = tmp_path_factory.mktemp("analysis") / "results" / "smoke"
-    cmds = [[sys.executable, "-m", "fmer", "train", "--env", grid.MULTIGOAL, "--algo", v,
-             "--seed", str(s), "--budget", "smoke", "--out", str(root / grid.MULTIGOAL / v /
+    cmds = [[sys.executable, "-m", "fmer", "train", "--env", MULTIGOAL, "--algo", v,
+             "--seed", str(s), "--budget", "smoke", "--out", str(root / MULTIGOAL / v /
                                                                   f"seed{s}"), *TINY]
             for v in VARIANTS for s in SEEDS]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -52,7 +54,7 @@ def runs(tmp_path_factory) -> Path:
 
 
 def run_dirs(root: Path) -> list[Path]:
-    return [root / grid.MULTIGOAL / v / f"seed{s}" for v in VARIANTS for s in SEEDS]
+    return [root / MULTIGOAL / v / f"seed{s}" for v in VARIANTS for s in SEEDS]
 
 
 def test_summary_is_one_row_per_run_and_evaluation_with_train_metrics_at_that_step(runs):
@@ -72,8 +74,8 @@ def test_summary_is_one_row_per_run_and_evaluation_with_train_metrics_at_that_st
 
 
 def test_missing_incomplete_and_tampered_runs_are_reported_not_used(runs, tmp_path):
-    root = tmp_path / "results" / "smoke" / grid.MULTIGOAL
-    shutil.copytree(runs / grid.MULTIGOAL, root)
+    root = tmp_path / "results" / "smoke" / MULTIGOAL
+    shutil.copytree(runs / MULTIGOAL, root)
     with open(root / "fmer" / "seed1" / "eval.csv", "a") as f:
         f.write("450,1,0,0,0,0,,,1.0\n")  # edited after completion: sha256 no longer matches
     shutil.move(root / "sac" / "seed1", root / "sac" / "seed1-moved")
@@ -143,7 +145,7 @@ def test_figure_names_the_runs_it_lacks(runs, tmp_path, kind):
             assert len(samples) == 50 * len(rollouts.SAMPLE_STATES)
             assert samples[["action_x", "action_y"]].abs().max().max() <= 1.0
             samples.to_csv(d / "samples.csv", index=False)
-    dirs = [*run_dirs(runs), runs / grid.MULTIGOAL / "sac" / "seed2"]
+    dirs = [*run_dirs(runs), runs / MULTIGOAL / "sac" / "seed2"]
     fig = figures.KINDS[kind](*aggregate(dirs, "smoke"))
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert not any("no complete runs" in t or "no samples" in t for t in texts)
@@ -167,26 +169,26 @@ def test_tables_set_ours_beside_the_papers(runs, tmp_path):
 
 
 def test_grid_of_each_budget():
-    mini = grid.runs(CONFIG, "mini")
+    mini = budgets.runs(CONFIG, "mini")
     assert len(mini) == len({(r.env, r.variant, r.seed) for r in mini}) == 66
-    assert len(grid.runs(CONFIG, "smoke")) == 9
+    assert len(budgets.runs(CONFIG, "smoke")) == 9
     for run in mini:
         tokens = shlex.split(run.set_args())
         assert set(tokens[0::2]) == {"--set"}
         assert parse_overrides(tokens[1::2]) == run.overrides
-    multigoal = grid.select(mini, envs=[grid.MULTIGOAL])[0].overrides
+    multigoal = budgets.select(mini, envs=[MULTIGOAL])[0].overrides
     assert multigoal["train.total_steps"] == 5000 and multigoal["train.keep_checkpoint"]
     with pytest.raises(ConfigError, match="budgets.mini.overrides.Hopper-v5.*temperature.fxd"):
         bad = {**CONFIG, "budgets": {**CONFIG["budgets"], "mini": {
             **CONFIG["budgets"]["mini"], "overrides": {"Hopper-v5": {"temperature.fxd": 1}}}}}
-        grid.check(bad, "mini")
+        budgets.check(bad, "mini")
 
 
 def test_cost_estimates_grow_with_the_budget():
-    sizes = {b: cost.budget_size(grid.runs(CONFIG, b)) for b in ("smoke", "mini", "paper")}
+    sizes = {b: cost.budget_size(budgets.runs(CONFIG, b)) for b in ("smoke", "mini", "paper")}
     assert sizes["smoke"]["core_hours"] < sizes["mini"]["core_hours"] < sizes["paper"][
         "core_hours"]
-    humanoid = grid.select(grid.runs(CONFIG, "paper"), envs=["Humanoid-v5"])[0]
+    humanoid = budgets.select(budgets.runs(CONFIG, "paper"), envs=["Humanoid-v5"])[0]
     assert cost.mem_mb(humanoid) > 3000  # a 1M-step replay of 348-d observations
     assert cost.runtime_minutes(humanoid) > 60 * 24
 
@@ -208,17 +210,17 @@ def _status_lines(root: Path, budget: str = "smoke") -> tuple[dict[str, str], li
 def test_status_of_a_grid_with_complete_running_killed_failed_and_missing_runs(runs, tmp_path):
     from conftest import popen_fmer
 
-    smoke = grid.runs(CONFIG, "smoke")
-    shutil.copytree(runs / grid.MULTIGOAL, tmp_path / "results/smoke" / grid.MULTIGOAL)
+    smoke = budgets.runs(CONFIG, "smoke")
+    shutil.copytree(runs / MULTIGOAL, tmp_path / "results/smoke" / MULTIGOAL)
     # failed on a non-finite value: will not resume
-    failed = tmp_path / grid.run_path("smoke", "kitchen-1", "fmer", 0) / ".train"
-    shutil.copytree(runs / grid.MULTIGOAL / "fmer/seed0", failed)
+    failed = tmp_path / budgets.run_path("smoke", "kitchen-1", "fmer", 0) / ".train"
+    shutil.copytree(runs / MULTIGOAL / "fmer/seed0", failed)
     meta = json.loads((failed / "meta.json").read_text())
     meta.update(status="failed", error="non-finite critic_loss at step 250",
                 failure={"step": 250, "quantity": "critic_loss"})
     (failed / "meta.json").write_text(json.dumps(meta))
     # a run of the grid started as the workflow starts it, frozen after a checkpoint
-    hopper = grid.select(smoke, envs=["Hopper-v5"], variants=["sac"])[0]
+    hopper = budgets.select(smoke, envs=["Hopper-v5"], variants=["sac"])[0]
     partial = tmp_path / hopper.path / ".train"
     proc = popen_fmer("train", "--env", hopper.env, "--algo", hopper.algo, "--seed", "0",
                       "--out", partial, *shlex.split(hopper.set_args()))
@@ -240,12 +242,12 @@ def test_status_of_a_grid_with_complete_running_killed_failed_and_missing_runs(r
     lines, totals = _status_lines(tmp_path)
     assert len(lines) == len(smoke) == 9
     state = {path: line.split()[0] for path, line in lines.items()}
-    complete = [r for r in smoke if r.env == grid.MULTIGOAL]
+    complete = [r for r in smoke if r.env == MULTIGOAL]
     assert {r.path for r in complete} == {p for p, s in state.items() if s == "complete"}
     assert state[hopper.path] == "stopped"
     assert f"resumes from its checkpoint at step {saved}" in lines[hopper.path]
-    assert state[grid.run_path("smoke", "kitchen-1", "fmer", 0)] == "failed"
-    assert "non-finite critic_loss" in lines[grid.run_path("smoke", "kitchen-1", "fmer", 0)]
+    assert state[budgets.run_path("smoke", "kitchen-1", "fmer", 0)] == "failed"
+    assert "non-finite critic_loss" in lines[budgets.run_path("smoke", "kitchen-1", "fmer", 0)]
     assert sum(s == "missing" for s in state.values()) == 5
     assert totals[0] == "runs: 9: 2 complete, 0 running, 1 stopped, 1 failed, 5 missing"
     done = 2 * 300 + saved
@@ -265,7 +267,7 @@ def test_status_refuses_an_unknown_budget_before_any_output(capsys):
 
 def test_plot_overlays_grid_runs_and_refuses_a_path_without_a_run(runs, tmp_path):
     out = tmp_path / "page.png"
-    dirs = [runs / grid.MULTIGOAL / v / "seed0" for v in VARIANTS]
+    dirs = [runs / MULTIGOAL / v / "seed0" for v in VARIANTS]
     assert plot.plot(dirs, out) == out
     image = mpimg.imread(out)
     assert image.shape[0] > 1000 and image[..., :3].std() > 0.05, "blank page"
@@ -282,7 +284,7 @@ def test_figure_refuses_a_misspelled_path_and_takes_a_run_outside_the_grid(runs,
     out, err = capsys.readouterr()
     assert out == "" and str(typo) in err and not list(tmp_path.iterdir())
     elsewhere = tmp_path / "runs" / "mine"  # as `fmer train --out runs/mine` leaves it
-    shutil.copytree(runs / grid.MULTIGOAL / "sac" / "seed0", elsewhere)
+    shutil.copytree(runs / MULTIGOAL / "sac" / "seed0", elsewhere)
     assert cli_main(["figure", "curve", "--budget", "smoke", "--out", str(tmp_path / "f"),
                      str(elsewhere)]) == 0
     summary, completeness = aggregate([elsewhere], "smoke")

@@ -1,8 +1,7 @@
-"""`fmer bench`: the structure of its output (not its timings), its FLOP counter, and the fast
-paths it measures, which must give the reference path's samples and log-densities."""
+"""`fmer bench`: the structure of its output (not its timings) and its FLOP counter. The fast
+paths it measures are tested with their modules (tests/test_velocity.py, tests/test_nets.py)."""
 
 import csv
-import math
 import re
 
 import pytest
@@ -10,7 +9,6 @@ import torch
 from conftest import run_fmer
 
 from fmer import bench, flow
-from fmer.nets import Critic
 from fmer.velocity import VelocityField
 
 F64 = torch.float64
@@ -111,109 +109,3 @@ def test_interleaved_returns_medians_on_the_named_clock():
     assert set(timings) == {"a", "b"} and timings["a"].reps == 3
     assert timings["a"].clock == "thread_cpu"
     assert bench.interleaved({"a": lambda: None}, 1, 0, threads=2)["a"].clock == "wall"
-
-
-# --- the fast paths against reference implementations ---------------------------------------
-def _net(hidden=(48, 40), obs=5, d=4, activation="silu", seed=0):
-    torch.manual_seed(seed)
-    net = VelocityField(obs, d, list(hidden), activation, "sinusoidal").double()
-    with torch.no_grad():  # larger weights: activations leave their linear range
-        for p in net.parameters():
-            p.mul_(2.0)
-    return net
-
-
-def _reference_forward(net, z, t, s):
-    """The textbook MLP on the concatenated input, without the bound field's split layer."""
-    x = torch.cat([s, z, net._embed(t)], dim=-1)
-    for layer in net.layers[:-1]:
-        x = net.act.value(layer(x))
-    return net.layers[-1](x)
-
-
-@pytest.mark.parametrize("activation", ["silu", "mish", "relu", "tanh"])
-def test_bound_field_is_the_concatenated_mlp(activation):
-    net = _net(activation=activation)
-    g = torch.Generator().manual_seed(1)
-    z, s = torch.randn(16, 4, generator=g, dtype=F64), torch.randn(16, 5, generator=g, dtype=F64)
-    t = torch.rand(16, 1, generator=g, dtype=F64)
-    expected = _reference_forward(net, z, t, s)
-    torch.testing.assert_close(net(z, t, s), expected, rtol=1e-12, atol=1e-12)
-    one_t = torch.full((1, 1), 0.3, dtype=F64)  # the flow's one time for all rows
-    torch.testing.assert_close(net.bind(s)(z, one_t),
-                               _reference_forward(net, z, one_t.expand(16, 1), s),
-                               rtol=1e-12, atol=1e-12)
-    with torch.no_grad():  # the in-place activations of graph-free sampling
-        torch.testing.assert_close(net.bind(s)(z, t), expected, rtol=1e-12, atol=1e-12)
-
-
-def _reference_log_prob(net, s, z0, generator):
-    """log_prob through a plain callable: autograd's vector-Jacobian Hutchinson."""
-    return flow.log_prob(lambda z, t, s: _reference_forward(net, z, t, s), s, z0, 10,
-                         "hutchinson", probes=2, generator=generator)
-
-
-def test_closed_form_hutchinson_is_autograd_hutchinson_with_the_same_probes():
-    net = _net()
-    g = torch.Generator().manual_seed(2)
-    s, z0 = torch.randn(32, 5, generator=g, dtype=F64), torch.randn(32, 4, generator=g, dtype=F64)
-    a_fast, lp_fast = flow.log_prob(net, s, z0, 10, "hutchinson", probes=2,
-                                    generator=torch.Generator().manual_seed(3))
-    a_ref, lp_ref = _reference_log_prob(net, s, z0, torch.Generator().manual_seed(3))
-    torch.testing.assert_close(a_fast, a_ref, rtol=0, atol=1e-12)
-    torch.testing.assert_close(lp_fast, lp_ref, rtol=0, atol=1e-10)
-    assert (lp_fast - flow.standard_normal_log_prob(z0)).abs().min() > 1e-3, "flow barely acts"
-    grads = []
-    for lp in (lp_fast, lp_ref):
-        net.zero_grad()
-        lp.mean().backward()
-        grads.append([p.grad.clone() for p in net.parameters()])
-    for gf, gr in zip(*grads, strict=True):
-        torch.testing.assert_close(gf, gr, rtol=1e-8, atol=1e-10)
-
-
-def test_global_rng_gives_the_same_probes_on_both_paths():
-    net = _net().float()
-    s, z0 = torch.randn(64, 5), torch.randn(64, 4)
-    torch.manual_seed(5)
-    _, lp_fast = flow.log_prob(net, s, z0, 10, "hutchinson")
-    after_fast = torch.rand(1)
-    torch.manual_seed(5)
-    _, lp_ref = flow.log_prob(lambda z, t, s: _reference_forward(net, z, t, s), s, z0, 10,
-                              "hutchinson")
-    after_ref = torch.rand(1)
-    torch.testing.assert_close(lp_fast, lp_ref, rtol=1e-5, atol=1e-4)  # float32 tolerance
-    assert torch.equal(after_fast, after_ref), "both paths must draw the same random numbers"
-
-
-def test_graph_free_sampling_is_the_plain_euler_loop():
-    net = _net().float()
-    n = 300
-    s, z0 = torch.randn(n, 5), torch.randn(n, 4)
-    with torch.no_grad():  # bound field, one time per step, activations in place
-        u = flow.euler_sample(net, s, z0, 10)
-    z = z0
-    for k in range(10):  # the reference: graph mode, concatenated MLP, a time per row
-        z = z + 0.1 * _reference_forward(net, z, torch.full((n, 1), k / 10), s)
-    torch.testing.assert_close(u, z, rtol=1e-5, atol=1e-5)
-    assert not math.isclose(u.std().item(), z0.std().item(), rel_tol=1e-3), "flow barely acts"
-
-
-def test_candidates_scored_per_state_equal_the_repeated_rows():
-    critic = Critic(5, 3, [16, 16], 1e-3, 0.005)
-    s, a = torch.randn(4, 5), torch.rand(4, 6, 3) * 2 - 1
-    per_state = critic.min_q(s, a)
-    rows = critic.min_q(s.repeat_interleave(6, dim=0), a.reshape(24, 3)).view(4, 6)
-    torch.testing.assert_close(per_state, rows, rtol=1e-6, atol=1e-6)
-    g_state = torch.autograd.grad(per_state.sum(), list(critic.q.parameters()))
-    g_rows = torch.autograd.grad(rows.sum(), list(critic.q.parameters()))
-    for x, y in zip(g_state, g_rows, strict=True):
-        torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-5)
-    with pytest.raises(ValueError, match="act must be"):
-        critic.min_q(s, a[:2])
-
-
-def test_bound_field_checks_the_state_shape():
-    net = _net()
-    with pytest.raises(ValueError, match="s must have shape"):
-        net.bind(torch.zeros(3, 4, dtype=F64))

@@ -7,7 +7,6 @@ from fmer.config import (
     VARIANTS,
     Config,
     ConfigError,
-    budget_overrides,
     config_from_dict,
     diff,
     make_config,
@@ -81,14 +80,6 @@ def test_unknown_env_and_algo_are_named():
         make_config(env="NoSuchEnv-v0", algo="sac")
     with pytest.raises(ConfigError, match="fmer-magic"):
         make_config(env="Pendulum-v1", algo="fmer-magic")
-
-
-def test_budgets_come_from_the_workflow_config():
-    smoke = budget_overrides("smoke")
-    assert smoke["train.total_steps"] > 0
-    assert all(k.startswith("train.") for k in smoke)
-    with pytest.raises(ConfigError, match="nope"):
-        budget_overrides("nope")
 
 
 def test_round_trip_and_diff():

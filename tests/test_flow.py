@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from fmer.flow import euler_sample, log_prob, standard_normal_log_prob, tanh_log_det_jacobian
+from fmer.flow import euler_sample, log_prob, standard_normal_log_prob
+from fmer.nets import tanh_log_det_jacobian
 from fmer.velocity import VelocityField
 
 F64 = torch.float64
@@ -63,10 +64,10 @@ def test_linear_field_log_density_is_the_gaussian_pushforward():
     d = z0.shape[1]
     m = torch.linalg.matrix_power(torch.eye(d, dtype=F64) + v.a / K, K)
     base = standard_normal_log_prob(z0)
-    a, lp_exact = log_prob(v, s, z0, K, "exact", "exact", tanh_correction=False)
+    a, lp_exact, _ = log_prob(v, s, z0, K, "exact", "exact", tanh_correction=False)
     torch.testing.assert_close(lp_exact, base - torch.linalg.slogdet(m).logabsdet,
                                rtol=0, atol=1e-10)
-    _, lp_trace = log_prob(v, s, z0, K, "exact", "trace", tanh_correction=False)
+    _, lp_trace, _ = log_prob(v, s, z0, K, "exact", "trace", tanh_correction=False)
     torch.testing.assert_close(lp_trace, base - torch.trace(v.a), rtol=0, atol=1e-10)
     torch.testing.assert_close(a, torch.tanh(euler_sample(v, s, z0, K)), rtol=0, atol=1e-14)
     # Independent check of the closed form: the Gaussian u ~ N(c, M Mᵀ) evaluated at u.
@@ -81,11 +82,14 @@ def test_tanh_term_is_minus_log_one_minus_tanh_squared():
     s, z0 = 0.3 * s, 0.3 * z0
     u = euler_sample(v, s, z0, K)
     assert 0.5 < u.abs().max() < 5  # moderate: the naive formula is still accurate here
-    _, with_tanh = log_prob(v, s, z0, K, "exact", "trace", tanh_correction=True)
-    _, latent = log_prob(v, s, z0, K, "exact", "trace", tanh_correction=False)
+    _, with_tanh, term = log_prob(v, s, z0, K, "exact", "trace", tanh_correction=True)
+    _, latent, term_latent = log_prob(v, s, z0, K, "exact", "trace", tanh_correction=False)
     naive = torch.log(1 - torch.tanh(u) ** 2).sum(dim=1)
     torch.testing.assert_close(with_tanh, latent - naive, rtol=0, atol=1e-9)
     torch.testing.assert_close(tanh_log_det_jacobian(u), naive, rtol=0, atol=1e-9)
+    # the term comes back with or without the correction: both entropies from one sample
+    torch.testing.assert_close(term, naive, rtol=0, atol=1e-9)
+    torch.testing.assert_close(term_latent, naive, rtol=0, atol=1e-9)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, F64])
@@ -106,7 +110,7 @@ def test_zero_field_leaves_the_latent_standard_normal(divergence):
     s = torch.randn(32, 5, generator=g, dtype=F64)
     zero = lambda z, t, s: torch.zeros_like(z)  # noqa: E731
     torch.testing.assert_close(euler_sample(zero, s, z0, K), z0, rtol=0, atol=0)
-    a, lp = log_prob(zero, s, z0, K, divergence, tanh_correction=False, generator=g)
+    a, lp, _ = log_prob(zero, s, z0, K, divergence, tanh_correction=False, generator=g)
     torch.testing.assert_close(a, torch.tanh(z0), rtol=0, atol=0)
     expected = torch.distributions.Normal(0.0, 1.0).log_prob(z0).sum(dim=1)
     torch.testing.assert_close(lp, expected, rtol=0, atol=1e-12)
@@ -116,8 +120,8 @@ def test_hutchinson_is_exact_for_diagonal_jacobians():
     # εᵀ diag(a) ε = Σ a_i for Rademacher ε: no variance.
     v, s, z0 = _linear()
     v.a = torch.diag(torch.tensor([0.5, -1.0, 2.0], dtype=F64))
-    _, exact = log_prob(v, s, z0, K, "exact")
-    _, hutch = log_prob(v, s, z0, K, "hutchinson")
+    _, exact, _ = log_prob(v, s, z0, K, "exact")
+    _, hutch, _ = log_prob(v, s, z0, K, "hutchinson")
     torch.testing.assert_close(hutch, exact, rtol=0, atol=1e-10)
 
 
@@ -128,10 +132,10 @@ def test_hutchinson_is_unbiased_on_a_nonlinear_field():
     s = torch.randn(states, 3, generator=g, dtype=F64)
     z0 = torch.randn(states, 3, generator=g, dtype=F64)
     with torch.no_grad():
-        _, exact = log_prob(net, s, z0, K, "exact")
+        _, exact, _ = log_prob(net, s, z0, K, "exact")
         # Replicating each state gives independent probes per copy on the same trajectory.
-        _, hutch = log_prob(net, s.repeat(reps, 1), z0.repeat(reps, 1), K, "hutchinson",
-                            generator=g)
+        _, hutch, _ = log_prob(net, s.repeat(reps, 1), z0.repeat(reps, 1), K, "hutchinson",
+                               generator=g)
     hutch = hutch.reshape(reps, states)
     err = hutch.mean(dim=0) - exact
     se = hutch.std(dim=0) / math.sqrt(reps)
@@ -139,8 +143,8 @@ def test_hutchinson_is_unbiased_on_a_nonlinear_field():
     assert (err.abs() < 4 * se).all(), (err, se)
     # More probes per step: same mean, lower variance.
     with torch.no_grad():
-        _, hutch8 = log_prob(net, s.repeat(500, 1), z0.repeat(500, 1), K, "hutchinson",
-                             probes=8, generator=g)
+        _, hutch8, _ = log_prob(net, s.repeat(500, 1), z0.repeat(500, 1), K, "hutchinson",
+                                probes=8, generator=g)
     hutch8 = hutch8.reshape(500, states)
     assert (hutch8.std(dim=0) < 0.5 * hutch.std(dim=0)).all()
     assert ((hutch8.mean(dim=0) - exact).abs() < 4 * hutch8.std(dim=0) / math.sqrt(500)).all()
@@ -162,8 +166,8 @@ def test_corrected_entropy_is_the_entropy_of_the_actions():
     z0 = torch.randn(200_000, 1, generator=torch.Generator().manual_seed(0), dtype=F64)
     field = lambda z, t, s: 1.0 * z  # noqa: E731
     with torch.no_grad():
-        a, lp = log_prob(field, zero_obs, z0, K, "exact", "exact", tanh_correction=True)
-        _, lp_latent = log_prob(field, zero_obs, z0, K, "exact", "exact", tanh_correction=False)
+        a, lp, _ = log_prob(field, zero_obs, z0, K, "exact", "exact", tanh_correction=True)
+        _, lp_latent, _ = log_prob(field, zero_obs, z0, K, "exact", "exact", tanh_correction=False)
     a = a.squeeze(1)
     assert (a.abs() > 0.99).double().mean() > 0.25
     # Histogram of a on bins that shrink geometrically toward ±1, where the density piles up.
@@ -185,8 +189,8 @@ def test_density_integrates_to_one_in_one_dimension(logdet, tol):
     z0 = torch.linspace(-9, 9, 20_001, dtype=F64).unsqueeze(1)
     s = torch.tensor([[0.3, -1.2]], dtype=F64).expand(len(z0), 2)
     with torch.no_grad():
-        a, lp = log_prob(_plain(net), s, z0, K, "exact", logdet, tanh_correction=True)
-        _, lp_u = log_prob(_plain(net), s, z0, K, "exact", logdet, tanh_correction=False)
+        a, lp, _ = log_prob(_plain(net), s, z0, K, "exact", logdet, tanh_correction=True)
+        _, lp_u, _ = log_prob(_plain(net), s, z0, K, "exact", logdet, tanh_correction=False)
         u = euler_sample(net, s, z0, K)
     a, u = a.squeeze(1), u.squeeze(1)
     assert (lp_u - standard_normal_log_prob(z0)).abs().max() > 0.5, "the flow barely acts"
@@ -199,7 +203,7 @@ def test_density_integrates_to_one_in_one_dimension(logdet, tol):
 
 def _grads(field, net, s, z0, **kw):
     net.zero_grad()
-    _, lp = log_prob(field, s, z0, K, **kw)
+    _, lp, _ = log_prob(field, s, z0, K, **kw)
     lp.mean().backward()
     return [p.grad.clone() for p in net.parameters()]
 
@@ -238,9 +242,9 @@ def test_no_grad_gives_the_same_values_without_a_graph(field_kind):
     net = _nonlinear_net()
     field = net if field_kind == "closed" else _plain(net)
     s, z0 = torch.randn(8, 3, dtype=F64), torch.randn(8, 2, dtype=F64)
-    a, lp = log_prob(field, s, z0, K, "exact")
+    a, lp, _ = log_prob(field, s, z0, K, "exact")
     with torch.no_grad():
-        a0, lp0 = log_prob(field, s, z0, K, "exact")
+        a0, lp0, _ = log_prob(field, s, z0, K, "exact")
     assert not lp0.requires_grad and not a0.requires_grad
     torch.testing.assert_close(lp0, lp.detach(), rtol=0, atol=1e-12)
     torch.testing.assert_close(a0, a.detach(), rtol=0, atol=0)
@@ -250,7 +254,7 @@ def test_float32_in_float32_out():
     net = VelocityField(3, 2, [16, 16], "silu", "linear")
     s, z0 = torch.randn(5, 3), torch.randn(5, 2)
     for div in ("exact", "hutchinson"):
-        a, lp = log_prob(net, s, z0, K, div)
+        a, lp, _ = log_prob(net, s, z0, K, div)
         assert a.dtype == lp.dtype == torch.float32
         assert a.shape == (5, 2) and lp.shape == (5,)
     assert euler_sample(net, s, z0, K).dtype == torch.float32

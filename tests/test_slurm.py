@@ -35,9 +35,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from fmer import budgets
 from fmer.agent import FMER
-from fmer.analysis import grid
 from fmer.config import load_yaml
+from fmer.envs import MULTIGOAL
 from fmer.runlog import EVAL_COLUMNS, train_columns, verify_run
 from fmer.sac import SAC
 
@@ -303,7 +304,7 @@ def _preempt_when_training(cluster, work: Path, proc: subprocess.Popen, log: Pat
     it start again at once (a requeued job is otherwise held back for minutes)."""
     env, variant, seed = PREEMPTED
     comment = f"rule_train_wildcards_smoke_{env}_{variant}_{seed}"
-    train_csv = work / grid.run_path("smoke", env, variant, seed) / ".train" / "train.csv"
+    train_csv = work / budgets.run_path("smoke", env, variant, seed) / ".train" / "train.csv"
     deadline = time.monotonic() + WORKFLOW_TIMEOUT_S
     while not (train_csv.exists() and len(train_csv.read_text().splitlines()) >= 2):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -358,10 +359,10 @@ def _sacct(env: dict, *args: str) -> list[list[str]]:
 def test_every_job_went_through_slurm_under_its_rule_name(cluster, slurm_run):
     jobs = _sacct(cluster.env, "-X", "--allusers", "--starttime", "now-1days",
                   "--format=JobName,State,Comment,Account,Partition")
-    runs = grid.runs(CONFIG, "smoke")
+    runs = budgets.runs(CONFIG, "smoke")
     expected = {f"rule_train_wildcards_smoke_{r.env}_{r.variant}_{r.seed}" for r in runs}
     expected |= {f"rule_samples_wildcards_smoke_{r.variant}_{r.seed}"
-                 for r in grid.select(runs, envs=[grid.MULTIGOAL])}
+                 for r in budgets.select(runs, envs=[MULTIGOAL])}
     expected.add("rule_random_scores")
     # one job per remote rule run; the local rules (summary, figures, tables) stay local
     assert sorted(j[2] for j in jobs) == sorted(expected)
@@ -379,7 +380,7 @@ def test_outputs_match_a_local_smoke_run(slurm_run, smoke_run):
         _csv_header(smoke_run / "train.csv")
     assert local_eval == list(EVAL_COLUMNS)
     metric_names = {"sac": SAC.metric_names, "fmer": FMER.metric_names}
-    for run in grid.runs(CONFIG, "smoke"):
+    for run in budgets.runs(CONFIG, "smoke"):
         run_dir = slurm_run.work / run.path
         assert verify_run(run_dir) == [], run.path
         assert not (run_dir / ".train").exists(), run.path
@@ -402,7 +403,7 @@ def test_preempted_job_was_requeued_and_resumed_from_its_checkpoint(cluster, slu
     assert states == ["REQUEUED", "COMPLETED"]
     requeue = _run(["scontrol", "show", "job", slurm_run.preempted], env=cluster.env).stdout
     assert "Requeue=1" in requeue  # the profile's slurm-requeue, against JobRequeue=0
-    run_dir = slurm_run.work / grid.run_path("smoke", *PREEMPTED)
+    run_dir = slurm_run.work / budgets.run_path("smoke", *PREEMPTED)
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "complete"
     assert len(meta["resumes"]) == 1

@@ -16,9 +16,10 @@ import pytest
 import yaml
 from conftest import rows_without_timing
 
-from fmer.analysis import grid
-from fmer.config import VARIANTS, load_yaml
-from fmer.runlog import verify_run
+from fmer import budgets
+from fmer.config import load_yaml
+from fmer.envs import KITCHEN_BENCHMARKS, MULTIGOAL
+from fmer.runlog import RUN_FILES, verify_run
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflow" / "Snakefile"
@@ -58,7 +59,7 @@ def smoke(tmp_path_factory):
 
 @pytest.mark.slow
 def test_every_run_of_the_grid_is_complete_and_verified(smoke):
-    runs = grid.runs(CONFIG, "smoke")
+    runs = budgets.runs(CONFIG, "smoke")
     assert len(runs) == 9
     for run in runs:
         assert verify_run(smoke / run.path) == [], run.path
@@ -67,7 +68,7 @@ def test_every_run_of_the_grid_is_complete_and_verified(smoke):
         # a log a file can hold: plain progress lines, no carriage-return redraws
         log = (smoke / "logs/smoke" / run.env / run.variant / f"seed{run.seed}.log").read_text()
         assert "\r" not in log and "step 300/300" in log, log[-500:]
-    for run in grid.select(runs, envs=[grid.MULTIGOAL]):
+    for run in budgets.select(runs, envs=[MULTIGOAL]):
         samples = pd.read_csv(smoke / run.path / "samples.csv")
         assert samples[["action_x", "action_y"]].abs().max().max() <= 1.0
         assert samples["state_x"].nunique() > 1
@@ -81,7 +82,7 @@ def test_summary_tables_and_figures_hold_what_the_runs_logged(smoke):
     # smoke: evaluations at 150 and 300 steps for each of the 9 runs
     assert len(summary) == 18
     assert sorted(summary["step"].unique()) == [150, 300]
-    for run in grid.runs(CONFIG, "smoke"):
+    for run in budgets.runs(CONFIG, "smoke"):
         logged = pd.read_csv(smoke / run.path / "eval.csv")
         mine = summary[(summary["env"] == run.env) & (summary["variant"] == run.variant)]
         assert mine["return_mean"].tolist() == pytest.approx(logged["return_mean"].tolist())
@@ -128,7 +129,7 @@ def test_second_invocation_plans_nothing_and_mtimes_do_not_retrain(smoke):
 def test_figures_target_reads_cached_logs_and_never_trains(smoke):
     work = smoke.parent / "partial"
     subprocess.run(["cp", "-r", str(smoke), str(work)], check=True)
-    gone = work / grid.run_path("smoke", "Hopper-v5", "sac", 0)
+    gone = work / budgets.run_path("smoke", "Hopper-v5", "sac", 0)
     subprocess.run(["rm", "-rf", str(gone)], check=True)
     plan = planned_jobs(snakemake(work, "-n", "figures", "--cores", "2",
                                   "--config", "budget=smoke"))
@@ -141,8 +142,8 @@ def test_figures_target_reads_cached_logs_and_never_trains(smoke):
 def test_grid_killed_with_sigkill_resumes_by_the_documented_commands(smoke, tmp_path):
     """README, "After a crash": `snakemake --unlock` with the same arguments, then the same
     command. Two runs of the smoke grid, killed (Snakemake and its jobs) after a checkpoint."""
-    runs = [grid.select(grid.runs(CONFIG, "smoke"), envs=[env], variants=["sac"])[0]
-            for env in ("Hopper-v5", grid.MULTIGOAL)]
+    runs = [budgets.select(budgets.runs(CONFIG, "smoke"), envs=[env], variants=["sac"])[0]
+            for env in ("Hopper-v5", MULTIGOAL)]
     # targets first: --config takes every word after it
     args = [*(f"{r.path}/meta.json" for r in runs), "--cores", "2", "--config", "budget=smoke"]
     cmd = [str(SNAKEMAKE), "-s", str(SNAKEFILE), "-d", str(tmp_path), *args]
@@ -170,6 +171,25 @@ def test_grid_killed_with_sigkill_resumes_by_the_documented_commands(smoke, tmp_
     for run in killed_with_checkpoint:
         meta = json.loads((tmp_path / run.path / "meta.json").read_text())
         assert meta["resumes"] and meta["resumes"][0]["step"] > 0, run.path
+
+def test_job_killed_between_a_finished_run_and_the_move_keeps_the_run(smoke):
+    """The case workflow/rules/train.smk handles: the run finished in RUN/.train/, the job died
+    before moving it up. The next attempt must move the finished run, not train it again."""
+    work = smoke.parent / "killed-before-move"
+    subprocess.run(["cp", "-r", str(smoke), str(work)], check=True)
+    run = work / budgets.run_path("smoke", "Hopper-v5", "sac", 0)
+    before = {name: (run / name).read_bytes() for name in RUN_FILES}
+    (run / ".train").mkdir()
+    for name in RUN_FILES:
+        (run / name).rename(run / ".train" / name)
+    proc = snakemake(work, str(run.relative_to(work) / "meta.json"), "--cores", "1",
+                     "--config", "budget=smoke")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "rule train:" in proc.stdout + proc.stderr  # the job ran, and:
+    assert not (run / ".train").exists()
+    assert {name: (run / name).read_bytes() for name in RUN_FILES} == before
+    log = (work / "logs/smoke/Hopper-v5/sac/seed0.log").read_text()
+    assert "holds a complete run" in log and f"ok  {run.relative_to(work)}/.train" in log
 
 
 def write_config(tmp_path: Path, change) -> Path:
@@ -213,12 +233,6 @@ def test_lint_reports_nothing():
     assert "Lints for" not in proc.stdout + proc.stderr
 
 
-def test_schema_lists_match_the_package():
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    assert tuple(schema["$defs"]["benchmark"]["enum"]) == grid.BENCHMARKS
-    assert set(schema["$defs"]["variant"]["enum"]) == set(grid.VARIANTS) == set(VARIANTS)
-
-
 def test_dry_run_of_each_named_target_schedules_only_its_runs(tmp_path):
     def trains(target):
         proc = snakemake(tmp_path, "-n", target, "--cores", "2", "--config", "budget=mini",
@@ -226,11 +240,11 @@ def test_dry_run_of_each_named_target_schedules_only_its_runs(tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
         return planned_jobs(proc).get("train", 0)
 
-    mini = grid.runs(CONFIG, "mini")
+    mini = budgets.runs(CONFIG, "mini")
     assert trains("all") == len(mini)
-    assert trains("kitchen") == len(grid.select(mini, envs=grid.KITCHEN))
-    assert trains("ablation_tanh") == len(grid.select(mini, variants=("fmer", "fmer-no-tanh")))
-    assert trains("hopper") == len(grid.select(mini, envs=["Hopper-v5"]))
+    assert trains("kitchen") == len(budgets.select(mini, envs=KITCHEN_BENCHMARKS))
+    assert trains("ablation_tanh") == len(budgets.select(mini, variants=("fmer", "fmer-no-tanh")))
+    assert trains("hopper") == len(budgets.select(mini, envs=["Hopper-v5"]))
     assert trains("figures") == 0
 
 
@@ -243,10 +257,10 @@ def test_defaults_study_plans_exactly_the_defaults_budgets_runs_and_is_not_in_al
     planned = {tuple(line.split("wildcards: ")[1].split(", "))
                for line in proc.stdout.splitlines() if "wildcards: budget=defaults, env=" in line}
     assert planned == {(f"budget={r.budget}", f"env={r.env}", f"variant={r.variant}",
-                        f"seed={r.seed}") for r in grid.runs(CONFIG, "defaults")}
+                        f"seed={r.seed}") for r in budgets.runs(CONFIG, "defaults")}
     # the bench's command as written in its rule: one thread, HalfCheetah-sized, every setting
     assert ("fmer bench --envs HalfCheetah-v5 --threads 1 --budget defaults --csv "
             "results/defaults/update_cost.csv") in proc.stdout
     default = planned_jobs(snakemake(tmp_path, "-n", "--cores", "2", timeout=120))
-    assert default["train"] == len(grid.runs(CONFIG, CONFIG["budget"]))
+    assert default["train"] == len(budgets.runs(CONFIG, CONFIG["budget"]))
     assert not {"update_cost", "defaults_page", "defaults_study"} & set(default)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fmer.analysis.grid import BENCHMARKS
+from fmer.envs import BENCHMARKS
 from fmer.runlog import RunLogError, load_run, read_meta, verify_run
 
 KEYS = ["env", "variant", "seed"]

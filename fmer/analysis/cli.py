@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib
 
+from fmer import budgets, markdown
 from fmer.cli import examples
-from fmer.config import DEFAULT_BUDGETS_FILE
 
 # fmer.analysis.figures.KINDS, named here to keep matplotlib out of start-up (a test checks)
 FIGURE_KINDS = ("curve", "ablation_returns", "ablation_ess", "ablation_tanh", "kitchen",
@@ -25,16 +25,16 @@ def _lazy(module: str, function: str):
 
 
 def plan_main(args) -> int:
-    from fmer.analysis import cost, grid
-    from fmer.config import load_yaml
+    from fmer.analysis import cost
 
-    config = load_yaml(args.config)
+    config = budgets.load(args.config)
     names = args.budgets or list(config["budgets"])
-    sizes = {name: cost.budget_size(grid.runs(config, name)) for name in names}  # refuse first
-    print("| budget | runs | env steps | est. core-hours (one laptop core) |")
-    print("|---|---|---|---|")
-    for name, size in sizes.items():
-        print(f"| {name} | {size['runs']} | {size['env_steps']:,} | {size['core_hours']:,.1f} |")
+    rows = []
+    for name in names:
+        size = cost.budget_size(budgets.runs(config, name))
+        rows.append((name, size["runs"], f"{size['env_steps']:,}", f"{size['core_hours']:,.1f}"))
+    print(markdown.table(("budget", "runs", "env steps", "est. core-hours (one laptop core)"),
+                         rows))
     return 0
 
 
@@ -106,7 +106,7 @@ def add_parser(subparsers) -> None:
         description="Estimates from measured speeds (fmer.analysis.cost).",
         **examples("fmer plan", "fmer plan mini paper"))
     p.add_argument("budgets", nargs="*", metavar="BUDGET", help="default: all")
-    p.add_argument("--config", default=str(DEFAULT_BUDGETS_FILE), metavar="YAML")
+    p.add_argument("--config", default=budgets.DEFAULT_FILE, metavar="YAML")
     p.set_defaults(func=plan_main)
 
     p = subparsers.add_parser(
@@ -118,7 +118,7 @@ def add_parser(subparsers) -> None:
                     "a cluster's shared file system.",
         **examples("fmer status", "fmer status --budget paper --root /scratch/fmer"))
     p.add_argument("--budget", help="default: the config's `budget`")
-    p.add_argument("--config", default=str(DEFAULT_BUDGETS_FILE), metavar="YAML")
+    p.add_argument("--config", default=budgets.DEFAULT_FILE, metavar="YAML")
     p.add_argument("--root", default=".", metavar="DIR",
                    help="the directory Snakemake runs in, holding results/ (default: .)")
     p.add_argument("--stale-minutes", type=float, default=30.0, metavar="M",

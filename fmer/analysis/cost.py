@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import math
 
-from fmer.analysis.grid import Run
-from fmer.config import make_config
+from fmer.budgets import Run
+from fmer.envs import KITCHEN_BENCHMARKS, KITCHEN_STEPS, MULTIGOAL
+from fmer.multigoal import EPISODE_STEPS
 
 # benchmark: (env steps/s, FMER update over HalfCheetah's, obs dim, action dim,
 # max episode steps)
@@ -27,10 +28,8 @@ SPEEDS = {
     "HalfCheetah-v5": (13000, 1.0, 17, 6, 1000),
     "Walker2d-v5": (6700, 1.0, 17, 6, 1000),
     "Humanoid-v5": (2200, 2.0, 348, 17, 1000),
-    "kitchen-1": (220, 1.6, 59, 9, 280),
-    "kitchen-4": (220, 1.6, 59, 9, 280),
-    "kitchen-7": (220, 1.6, 59, 9, 280),
-    "multigoal-2d": (20000, 1.0, 2, 2, 30),
+    **dict.fromkeys(KITCHEN_BENCHMARKS, (220, 1.6, 59, 9, KITCHEN_STEPS)),
+    MULTIGOAL: (20000, 1.0, 2, 2, EPISODE_STEPS),
 }
 SAC_UPDATE_S = 0.012
 # FMER's update parts on HalfCheetah-sized nets (seconds) at the reference knobs below
@@ -48,7 +47,7 @@ BASE_MEM_MB = 1000  # python, torch, mujoco; FrankaKitchen peaks near 800 MB
 def core_seconds(run: Run) -> float:
     """Estimated single-core seconds of one run, evaluation included (episodes at full length,
     so an upper bound where agents fall early)."""
-    cfg = make_config(run.env, run.algo, run.seed, overrides=run.overrides)
+    cfg = run.config()
     env_speed, fmer_scale, _, _, episode = SPEEDS[run.env]
     t = cfg.train
     update = fmer_scale * fmer_update_seconds(cfg) if cfg.algo == "fmer" else SAC_UPDATE_S
@@ -74,7 +73,7 @@ def fmer_update_seconds(cfg) -> float:
 def mem_mb(run: Run) -> int:
     """Replay buffer (float32 obs, next obs, action, reward, done) plus the process, with a
     quarter spare for the checkpoint's copy of new rows."""
-    cfg = make_config(run.env, run.algo, run.seed, overrides=run.overrides)
+    cfg = run.config()
     _, _, obs, act, _ = SPEEDS[run.env]
     capacity = cfg.train.buffer_size or cfg.train.total_steps
     buffer_mb = capacity * (2 * obs + act + 2) * 4 / 2**20
@@ -88,7 +87,7 @@ def runtime_minutes(run: Run) -> int:
 
 
 def budget_size(runs: list[Run]) -> dict[str, float]:
-    steps = sum(make_config(r.env, r.algo, r.seed, overrides=r.overrides).train.total_steps
+    steps = sum(r.config().train.total_steps
                 for r in runs)
     return {"runs": len(runs), "env_steps": steps,
             "core_hours": sum(core_seconds(r) for r in runs) / 3600}

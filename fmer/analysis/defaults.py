@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fmer import markdown
 from fmer.analysis import stats
 from fmer.analysis.aggregate import counts
-from fmer.analysis.tables import to_markdown
 
 RULE = """\
 # FMER's cost defaults: the study
@@ -212,7 +212,7 @@ def _markdown_table(tidy: pd.DataFrame) -> str:
         "FMER/SAC": tidy["fmer_sac_update_ratio"].map(lambda x: _num(x, ".2f")),
         "whole run, min": tidy["run_minutes_mean"].map(lambda x: _num(x, ".0f")),
     })
-    return to_markdown(shown)
+    return markdown.table(shown.columns, shown.itertuples(index=False))
 
 
 def _application(decision: Decision, runs: pd.DataFrame, costs: pd.DataFrame, settings,

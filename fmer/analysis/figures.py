@@ -21,7 +21,9 @@ import seaborn as sns  # noqa: E402
 
 from fmer.analysis import stats  # noqa: E402
 from fmer.analysis.aggregate import aggregate, coverage_note  # noqa: E402
-from fmer.analysis.grid import KITCHEN, MUJOCO, VARIANTS  # noqa: E402
+from fmer.analysis.tables import success_pct  # noqa: E402
+from fmer.config import VARIANTS  # noqa: E402
+from fmer.envs import KITCHEN_BENCHMARKS, KITCHEN_TASKS, MUJOCO_BENCHMARKS  # noqa: E402
 from fmer.multigoal import GOALS  # noqa: E402
 
 COLORS = dict(zip(VARIANTS, sns.color_palette("colorblind", len(VARIANTS)), strict=True))
@@ -31,7 +33,7 @@ STEPS = "environment steps"
 
 
 def metric_of(env: str) -> tuple[str, str]:
-    return ("tasks_completed_mean", TASKS) if env in KITCHEN else ("return_mean", RETURN)
+    return ("tasks_completed_mean", TASKS) if env in KITCHEN_BENCHMARKS else ("return_mean", RETURN)
 
 
 def _empty(ax, what: str = "no complete runs yet") -> None:
@@ -53,7 +55,7 @@ def _lines(ax, summary: pd.DataFrame, metric: str, variants, style: str = "-",
     if data[metric].notna().sum() == 0:
         _empty(ax)
         return
-    for (_, variant), c in stats.curve(data, metric).groupby(["env", "variant"]):
+    for (_, variant), c in stats.learning_curve(data, metric).groupby(["env", "variant"]):
         c = c.dropna(subset=["point"])
         color = colors[variant]
         ax.plot(c["step"], c["point"], style, color=color, marker="o", markersize=3,
@@ -91,7 +93,7 @@ def curve(summary, completeness, **_):
 
 
 def ablation_returns(summary, completeness, **_):
-    envs = _envs(summary, completeness, list(MUJOCO))
+    envs = _envs(summary, completeness, list(MUJOCO_BENCHMARKS))
     fig, axes = plt.subplots(len(envs), 2, figsize=(10, 2.6 * len(envs)), squeeze=False)
     for row, env in zip(axes, envs, strict=True):
         runs = summary[summary["env"] == env]
@@ -109,7 +111,7 @@ def ablation_returns(summary, completeness, **_):
 
 
 def ablation_ess(summary, completeness, **_):
-    envs = _envs(summary, completeness, list(MUJOCO))
+    envs = _envs(summary, completeness, list(MUJOCO_BENCHMARKS))
     fig, axes = plt.subplots(2, len(envs), figsize=(5 * len(envs), 6.5), squeeze=False)
     for col, env in enumerate(envs):
         runs = summary[summary["env"] == env]
@@ -127,7 +129,7 @@ def ablation_ess(summary, completeness, **_):
 
 
 def ablation_tanh(summary, completeness, **_):
-    envs = _envs(summary, completeness, list(MUJOCO))
+    envs = _envs(summary, completeness, list(MUJOCO_BENCHMARKS))
     fig, axes = plt.subplots(2, len(envs), figsize=(5 * len(envs), 6.5), squeeze=False)
     for col, env in enumerate(envs):
         runs = summary[summary["env"] == env]
@@ -147,7 +149,7 @@ def ablation_tanh(summary, completeness, **_):
 
 
 def kitchen(summary, completeness, **_):
-    envs = _envs(summary, completeness, list(KITCHEN))
+    envs = _envs(summary, completeness, list(KITCHEN_BENCHMARKS))
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     panels = (("tasks", "tasks completed per episode (final evaluation)"),
               ("pct", "success rate, % = tasks completed / N × 100 (the paper's)"),
@@ -157,9 +159,8 @@ def kitchen(summary, completeness, **_):
             _empty(ax)
         return fig
     s = summary.copy()
-    n_tasks = s["env"].str.split("-").str[1].astype(int)
     s["tasks"] = s["tasks_completed_mean"]
-    s["pct"] = 100 * s["tasks_completed_mean"] / n_tasks
+    s["pct"] = success_pct(s)
     s["all"] = s["success_rate"]
     for ax, (col, label) in zip(axes, panels, strict=True):
         per = stats.per_run(s, col)
@@ -172,7 +173,7 @@ def kitchen(summary, completeness, **_):
                    label=f"{variant} (n={t['n'].min():.0f})")
             ax.errorbar(x, t["point"], yerr=[t["point"] - t["low"], t["high"] - t["point"]],
                         fmt="none", color="k", capsize=3)
-        ax.set_xticks(range(len(envs)), [f"N = {e.split('-')[1]}" for e in envs])
+        ax.set_xticks(range(len(envs)), [f"N = {len(KITCHEN_TASKS[e])}" for e in envs])
         ax.set_ylabel(label, fontsize=8)
         ax.legend(fontsize=8)
     fig.suptitle("FrankaKitchen-v1: mean and 95% CI over seeds")
@@ -219,7 +220,7 @@ def normalised_scores(summary: pd.DataFrame, random: pd.DataFrame):
     per = stats.per_run(summary, "return_mean")
     rand = random.set_index("env")["return_mean"]
     sac = per[per["variant"] == "sac"].groupby("env")["final"].mean()
-    usable = [e for e in MUJOCO if e in set(per["env"]) and e in sac and e in rand]
+    usable = [e for e in MUJOCO_BENCHMARKS if e in set(per["env"]) and e in sac and e in rand]
     dropped = sorted(set(per["env"]) - set(usable))
     per = per[per["env"].isin(usable)].copy()
     per["score"] = (per["final"] - per["env"].map(rand)) / (
@@ -246,7 +247,7 @@ def iqm(summary, completeness, random_scores=None, **_):
         rows.append({"variant": variant, "point": point, "low": low, "high": high,
                      "n": len(group)})
     _intervals(left, pd.DataFrame(rows), VARIANTS, label)
-    tasks = sorted(per["env"].unique(), key=list(MUJOCO).index)
+    tasks = sorted(per["env"].unique(), key=list(MUJOCO_BENCHMARKS).index)
     left.set_title(f"over {len(tasks)} MuJoCo task(s)" + (f"; not normalisable: "
                                                            f"{', '.join(dropped)}"
                                                            if dropped else ""), fontsize=9)

@@ -22,22 +22,28 @@ RANDOM_EPISODES = 10
 
 
 def load_agent(run_dir: str | Path):
-    """The final agent of a run that kept its checkpoint (train.keep_checkpoint), and its
-    action box. Built by the training loop's own constructor so the nets match exactly."""
-    from fmer.train import Trainer
+    """The final agent of a run that kept its checkpoint (train.keep_checkpoint), its action
+    box and config: the agent the training loop builds (fmer.train.make_agent), with the
+    checkpoint's weights; no replay buffer, no training env."""
+    from fmer.checkpoint import Checkpointer
+    from fmer.envs import make_env
+    from fmer.nets import ActionBox
+    from fmer.train import make_agent
 
     run_dir = Path(run_dir)
     meta = read_meta(run_dir / "meta.json")
     if meta["status"] != "complete":
         raise ValueError(f"{run_dir}: run is not complete (status {meta['status']})")
-    cfg = config_from_dict(meta["config"])
-    trainer = Trainer(cfg, run_dir)
-    state = trainer.checkpointer.load(trainer.buffer)
+    state = Checkpointer(run_dir / "checkpoint").load_state()
     if state is None:
         raise ValueError(f"{run_dir}: no checkpoint/ to load the agent from; it is kept only "
                          "with train.keep_checkpoint=true (delete the run to train it again)")
-    trainer.agent.load_state_dict(state["agent"])
-    return trainer.agent, trainer.box, cfg
+    cfg = config_from_dict(meta["config"])
+    env = make_env(cfg.env)
+    box = ActionBox(env.action_space.low, env.action_space.high)
+    agent = make_agent(cfg, env.observation_space.shape[0], box)
+    agent.load_state_dict(state["agent"])
+    return agent, box, cfg
 
 
 def action_samples(run_dir: str | Path, n: int, seed: int = 0) -> pd.DataFrame:
@@ -59,19 +65,12 @@ def action_samples(run_dir: str | Path, n: int, seed: int = 0) -> pd.DataFrame:
 
 def random_score(env_name: str, episodes: int = RANDOM_EPISODES, seed: int = 0) -> dict:
     """Mean return of uniform random actions over ``episodes`` seeded episodes."""
-    from fmer.envs import make_env
+    from fmer.envs import make_env, run_episode
 
     env = make_env(env_name, seed)
     env.action_space.seed(seed)
-    returns = []
-    for ep in range(episodes):
-        env.reset(seed=seed + ep)
-        total, done = 0.0, False
-        while not done:
-            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
+    returns = [run_episode(env, lambda _: env.action_space.sample(), seed + ep)[0]
+               for ep in range(episodes)]
     return {"env": env_name, "episodes": episodes, "return_mean": float(np.mean(returns)),
             "return_std": float(np.std(returns))}
 

@@ -72,7 +72,7 @@ def interval_table(values: pd.DataFrame, by: list[str], column: str,
     return pd.DataFrame(rows, columns=[*by, "point", "low", "high", "n"])
 
 
-def curve(summary: pd.DataFrame, metric: str, reps: int = 1000) -> pd.DataFrame:
+def learning_curve(summary: pd.DataFrame, metric: str, reps: int = 1000) -> pd.DataFrame:
     """Mean of ``metric`` over seeds at each evaluation step, with its bootstrap interval, per
     (env, variant); only steps every run of the group reached."""
     rows = []

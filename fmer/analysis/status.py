@@ -1,6 +1,6 @@
 """``fmer status``: how far the grid of a budget is, from the run directories alone.
 
-Each run of the budget (fmer.analysis.grid) is one of
+Each run of the budget (fmer.budgets) is one of
 - complete: ``RUN/`` holds a verified run (or ``RUN/.train/`` does: killed before the move);
 - running: ``RUN/.train/meta.json`` says running and its process is alive: on this host, its
   pid names a live ``fmer`` process; on another host (a cluster node), its logs changed in the
@@ -23,7 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from fmer.analysis import cost, grid
+from fmer import budgets
+from fmer.analysis import cost
 from fmer.checkpoint import Checkpointer, CheckpointError
 from fmer.config import load_yaml, make_config
 from fmer.runlog import RunLogError, read_meta, verify_run
@@ -33,7 +34,7 @@ STATES = ("complete", "running", "stopped", "failed", "missing")
 
 @dataclass
 class RunStatus:
-    run: grid.Run
+    run: budgets.Run
     state: str
     total: int  # train.total_steps
     done: int  # env steps that will not be trained again
@@ -63,7 +64,7 @@ def _alive(meta: dict, where: Path, stale_s: float) -> tuple[bool, str]:
     return age < stale_s, f"on {host}, last write {age / 60:.0f} min ago"
 
 
-def run_status(root: Path, run: grid.Run, stale_s: float) -> RunStatus:
+def run_status(root: Path, run: budgets.Run, stale_s: float) -> RunStatus:
     total = make_config(run.env, run.algo, run.seed, overrides=run.overrides).train.total_steps
     run_dir = root / run.path
     for where, note in ((run_dir, ""), (run_dir / ".train", " (logs not yet moved out of .train)")):
@@ -82,7 +83,7 @@ def run_status(root: Path, run: grid.Run, stale_s: float) -> RunStatus:
     return RunStatus(run, "missing", total, 0, "")
 
 
-def _partial(run: grid.Run, meta: dict, where: Path, total: int, stale_s: float) -> RunStatus:
+def _partial(run: budgets.Run, meta: dict, where: Path, total: int, stale_s: float) -> RunStatus:
     try:
         saved = Checkpointer(where / "checkpoint").step() or 0
     except CheckpointError as exc:
@@ -132,7 +133,7 @@ def report(statuses: list[RunStatus]) -> list[str]:
 def main(args) -> int:
     config = load_yaml(args.config)
     budget = args.budget or config.get("budget")
-    runs = grid.runs(config, budget)  # an unknown budget stops here, before any output
+    runs = budgets.runs(config, budget)  # an unknown budget stops here, before any output
     root = Path(args.root)
     if not root.is_dir():
         print(f"fmer status: error: --root {root}: no such directory", file=sys.stderr)

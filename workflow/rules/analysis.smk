@@ -8,7 +8,7 @@ rule random_scores:
     log:
         "logs/random_scores.log",
     params:
-        envs=" ".join(grid.MUJOCO),
+        envs=" ".join(MUJOCO_BENCHMARKS),
     resources:
         runtime=10,
     conda:

@@ -3,8 +3,11 @@ import logging
 
 from snakemake.exceptions import WorkflowError
 
-from fmer.analysis import cost, grid
-from fmer.config import ConfigError
+from fmer import budgets
+from fmer.analysis import cost
+from fmer.config import VARIANTS, ConfigError, load_yaml
+from fmer.envs import BENCHMARKS, KITCHEN_BENCHMARKS, MUJOCO_BENCHMARKS, MULTIGOAL
+from fmer.runlog import RUN_FILES
 
 # `fmer` from the environment running Snakemake, even when that venv is not activated
 # (a conda env, with --sdm conda, still comes first: Snakemake prepends it per job).
@@ -17,30 +20,39 @@ os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), _path])
 
 BUDGET = config["budget"]
 try:
-    grid.budget_config(config, BUDGET)
+    budgets.budget_config(config, BUDGET)
     for _name in config["budgets"]:
-        grid.check(config, _name)
+        budgets.check(config, _name)
 except ConfigError as exc:
     raise WorkflowError(f"invalid workflow config: {exc}") from None
 
-RUNS = {name: grid.runs(config, name) for name in config["budgets"]}
+# fmer train reads its budget from a file (--budgets), as it does when run by hand: the config
+# file this workflow's budgets came from (a --configfile, or the workflow's own).
+BUDGETS_FILE = next((os.path.abspath(f) for f in [*reversed(workflow.overwrite_configfiles),
+                                                  os.path.join(workflow.basedir, "config",
+                                                               "config.yaml")]
+                     if load_yaml(f).get("budgets") == config["budgets"]), None)
+if BUDGETS_FILE is None:
+    raise WorkflowError("the budgets differ from every config file (changed with --config?): "
+                        "fmer train reads them from a file, so edit one and pass --configfile")
+
+RUNS = {name: budgets.runs(config, name) for name in config["budgets"]}
 RUN_INDEX = {(r.budget, r.env, r.variant, r.seed): r for rs in RUNS.values() for r in rs}
-RUN_FILES = ("meta.json", "eval.csv", "train.csv")
 RANDOM_SCORES = "results/random_scores.csv"
 REPORTED = os.path.join(workflow.basedir, "..", "paper", "reported.csv")
 
 
 wildcard_constraints:
     budget="|".join(config["budgets"]),
-    env="|".join(grid.BENCHMARKS),
-    variant="|".join({r.variant for rs in RUNS.values() for r in rs} | set(grid.VARIANTS)),
+    env="|".join(BENCHMARKS),
+    variant="|".join({r.variant for rs in RUNS.values() for r in rs} | set(VARIANTS)),
     seed=r"\d+",
 
 
 def lookup_run(wildcards):
     key = (wildcards.budget, wildcards.env, wildcards.variant, int(wildcards.seed))
     if key not in RUN_INDEX:
-        raise WorkflowError(f"{grid.run_path(*key)} is not in the grid of budget "
+        raise WorkflowError(f"{budgets.run_path(*key)} is not in the grid of budget "
                             f"{wildcards.budget!r} (workflow/config/config.yaml)")
     return RUN_INDEX[key]
 
@@ -48,7 +60,7 @@ def lookup_run(wildcards):
 def run_files(runs):
     """What a figure needs of each run: its logs, and for multigoal its action samples."""
     files = [f"{r.path}/{name}" for r in runs for name in RUN_FILES]
-    files += [f"{r.path}/samples.csv" for r in runs if r.env == grid.MULTIGOAL]
+    files += [f"{r.path}/samples.csv" for r in runs if r.env == MULTIGOAL]
     return files
 
 
@@ -60,21 +72,21 @@ def dirs(runs):
 def figures_of(budget):
     runs = RUNS[budget]
     base = ("fmer", "sac")
-    ablation_envs = sorted({r.env for r in runs if r.variant in grid.ABLATION[1:]},
-                           key=grid.BENCHMARKS.index)
+    ablation_envs = sorted({r.env for r in runs if r.variant in budgets.ABLATION[1:]},
+                           key=BENCHMARKS.index)
     figs = {}
-    for env in grid.BENCHMARKS:
-        shown = grid.select(runs, envs=[env], variants=base)
+    for env in BENCHMARKS:
+        shown = budgets.select(runs, envs=[env], variants=base)
         if shown:
             figs[f"curve_{env}"] = (shown, [])
     if ablation_envs:
-        figs["ablation_returns"] = (grid.select(runs, ablation_envs, grid.ABLATION), [])
-        figs["ablation_ess"] = (grid.select(runs, ablation_envs, ("fmer", "fmer-no-ess")), [])
-        figs["ablation_tanh"] = (grid.select(runs, ablation_envs, ("fmer", "fmer-no-tanh")), [])
-    for name, envs, extra in (("kitchen", grid.KITCHEN, []),
-                              ("multigoal", (grid.MULTIGOAL,), []),
-                              ("iqm", grid.MUJOCO, [RANDOM_SCORES])):
-        shown = grid.select(runs, envs, base)
+        figs["ablation_returns"] = (budgets.select(runs, ablation_envs, budgets.ABLATION), [])
+        figs["ablation_ess"] = (budgets.select(runs, ablation_envs, ("fmer", "fmer-no-ess")), [])
+        figs["ablation_tanh"] = (budgets.select(runs, ablation_envs, ("fmer", "fmer-no-tanh")), [])
+    for name, envs, extra in (("kitchen", KITCHEN_BENCHMARKS, []),
+                              ("multigoal", (MULTIGOAL,), []),
+                              ("iqm", MUJOCO_BENCHMARKS, [RANDOM_SCORES])):
+        shown = budgets.select(runs, envs, base)
         if shown:
             figs[name] = (shown, extra)
     return figs
@@ -88,7 +100,7 @@ def shown_caption(budget, name):
     for variant in dict.fromkeys(r.variant for r in runs):
         mine = [r for r in runs if r.variant == variant]
         done = [r for r in mine if os.path.exists(f"{r.path}/meta.json")]
-        envs = sorted({r.env for r in done}, key=grid.BENCHMARKS.index)
+        envs = sorted({r.env for r in done}, key=BENCHMARKS.index)
         parts.append(f"{variant}: {len(done)} of {len(mine)} runs"
                      + (f" ({', '.join(envs)})" if done and len(envs) > 1 else ""))
     return "; ".join(parts)
@@ -151,7 +163,7 @@ def tables_cmd(budget):
 
 
 def target_inputs(envs=None, variants=None, figures=()):
-    runs = grid.select(RUNS[BUDGET], envs, variants)
+    runs = budgets.select(RUNS[BUDGET], envs, variants)
     names = [n for n in figures if n in figures_of(BUDGET)]
     return run_files(runs) + figure_paths(BUDGET, names)
 
@@ -161,7 +173,7 @@ def curves(envs):
 
 
 def benchmark_figures(env):
-    return curves([env]) + (["multigoal"] if env == grid.MULTIGOAL else [])
+    return curves([env]) + (["multigoal"] if env == MULTIGOAL else [])
 
 
 def existing(files):

@@ -3,12 +3,12 @@
 
 rule mujoco:
     input:
-        target_inputs(grid.MUJOCO, figures=[*curves(grid.MUJOCO), "iqm"]),
+        target_inputs(MUJOCO_BENCHMARKS, figures=[*curves(MUJOCO_BENCHMARKS), "iqm"]),
 
 
 rule kitchen:
     input:
-        target_inputs(grid.KITCHEN, figures=[*curves(grid.KITCHEN), "kitchen"]),
+        target_inputs(KITCHEN_BENCHMARKS, figures=[*curves(KITCHEN_BENCHMARKS), "kitchen"]),
 
 
 rule ablation_tanh:
@@ -23,26 +23,17 @@ rule ablation_ess:
 
 rule ablation:
     input:
-        target_inputs(variants=grid.ABLATION,
+        target_inputs(variants=budgets.ABLATION,
                       figures=["ablation_returns", "ablation_ess", "ablation_tanh"]),
 
 
-# One target per benchmark: its runs (all variants) and its learning curves.
-BENCHMARK_TARGETS = {
-    "hopper": "Hopper-v5",
-    "halfcheetah": "HalfCheetah-v5",
-    "walker2d": "Walker2d-v5",
-    "humanoid": "Humanoid-v5",
-    "kitchen_1": "kitchen-1",
-    "kitchen_4": "kitchen-4",
-    "kitchen_7": "kitchen-7",
-    "multigoal": "multigoal-2d",
-}
-for _target, _env in BENCHMARK_TARGETS.items():
+# One target per benchmark, named for it (hopper, ..., kitchen_1, ..., multigoal): its runs
+# (all variants) and its learning curves.
+for _env in BENCHMARKS:
 
     rule:
         name:
-            _target
+            re.sub(r"-(v\d+|2d)$", "", _env).lower().replace("-", "_")
         input:
             target_inputs([_env], figures=benchmark_figures(_env)),
 

@@ -1,8 +1,11 @@
-"""The experiment grid of a budget: which runs exist, where they live, what they are told.
+"""The budgets of the workflow config and the experiment grid of each: which runs exist,
+where they live, and the fmer config each one trains.
 
-One source for the Snakefile (which jobs to schedule), the aggregation (which runs are
-missing) and the README's size table. The input is the workflow config as Snakemake loaded
-it (``--config``/``--configfile`` included), already checked by its JSON schema.
+One source for the Snakefile (which jobs to schedule), ``fmer train --budget`` (the same
+resolved config for a run trained or resumed by hand), the aggregation (which runs are
+missing) and the README's size table. The input is the workflow config
+(workflow/config/config.yaml, as Snakemake loaded it or as ``load`` reads it), whose structure
+its JSON schema checks; ``check`` checks the rest against the package.
 """
 
 from __future__ import annotations
@@ -10,18 +13,18 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from fmer.config import ConfigError, did_you_mean, make_config
+from fmer.config import VARIANTS, Config, ConfigError, did_you_mean, load_yaml, make_config
+from fmer.envs import BENCHMARKS, KITCHEN_BENCHMARKS, MUJOCO_BENCHMARKS, MULTIGOAL
 
-MUJOCO = ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Humanoid-v5")
-KITCHEN = ("kitchen-1", "kitchen-4", "kitchen-7")
-MULTIGOAL = "multigoal-2d"
-BENCHMARKS = (*MUJOCO, *KITCHEN, MULTIGOAL)
+# The workflow config, relative to a checkout's root (the working directory of the workflow).
+DEFAULT_FILE = "workflow/config/config.yaml"
+# What a grid block may name instead of listing benchmarks
+GROUPS = {"all": BENCHMARKS, "mujoco": MUJOCO_BENCHMARKS, "kitchen": KITCHEN_BENCHMARKS}
 # The paper's 2x2 ablation of its two corrections (entropy tanh term x ESS-tuned tau)
 ABLATION = ("fmer", "fmer-no-tanh", "fmer-no-ess", "fmer-no-tanh-no-ess")
-EXTRA = ("fmer-top1", "fmer-unnormalized", "fmer-no-entropy")
-VARIANTS = (*ABLATION, "sac", *EXTRA)
 # Multigoal runs keep their final agent long enough to draw the action samples of the
 # multimodality figure (fmer samples), then drop it.
 SAMPLE_SETTINGS = {"train.keep_checkpoint": True}
@@ -44,6 +47,9 @@ class Run:
     def overrides(self) -> dict[str, Any]:
         return dict(self.settings)
 
+    def config(self) -> Config:
+        return make_config(self.env, self.algo, self.seed, overrides=self.overrides)
+
     def set_args(self) -> str:
         """``--set key=value ...`` for ``fmer train``, shell-quoted; values as JSON (= YAML)."""
         return " ".join(f"--set {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in self.settings)
@@ -53,12 +59,29 @@ def run_path(budget: str, env: str, variant: str, seed: int) -> str:
     return f"results/{budget}/{env}/{variant}/seed{seed}"
 
 
+def load(path: str | Path = DEFAULT_FILE) -> dict[str, Any]:
+    """The workflow config at ``path`` (default: the checkout in the working directory)."""
+    if not Path(path).is_file():
+        raise ConfigError(f"no budgets file {str(path)!r} (the workflow config; run from the "
+                          "repository's root or name it with --budgets)")
+    config = load_yaml(path)
+    if not isinstance(config.get("budgets"), dict):
+        raise ConfigError(f"{path}: no `budgets:` mapping")
+    return config
+
+
 def budget_config(config: dict[str, Any], budget: str) -> dict[str, Any]:
     budgets = config["budgets"]
     if budget not in budgets:
         raise ConfigError(f"budget: unknown budget {budget!r}{did_you_mean(budget, budgets)}; "
                           f"valid: {', '.join(budgets)}")
     return budgets[budget]
+
+
+def benchmarks(block: dict[str, Any]) -> tuple[str, ...]:
+    """A grid block's benchmarks: its list, or the group it names (GROUPS)."""
+    names = block["benchmarks"]
+    return GROUPS[names] if isinstance(names, str) else tuple(names)
 
 
 def budget_variants(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -86,13 +109,24 @@ def runs(config: dict[str, Any], budget: str) -> list[Run]:
     spec = budget_config(config, budget)
     out: dict[tuple[str, str, int], Run] = {}
     for block in spec["grid"]:
-        for env in block["benchmarks"]:
+        for env in benchmarks(block):
             for variant in block["variants"]:
                 for seed in block.get("seeds", spec["seeds"]):
                     out.setdefault((env, variant, seed),
                                    Run(budget, env, variant, seed, _settings(spec, env, variant),
                                        _base(spec, variant)))
     return list(out.values())
+
+
+def run(config: dict[str, Any], budget: str, env: str, variant: str, seed: int) -> Run:
+    """The run of ``budget`` for these names, told what the workflow tells it: also for an env,
+    variant or seed outside the budget's grid (a variant of the budget's own, or a package
+    one), so that a run can be trained or resumed by hand exactly as the workflow would."""
+    spec = budget_config(config, budget)
+    if variant not in VARIANTS and variant not in budget_variants(spec):
+        raise ConfigError(f"algo: unknown variant {variant!r}; valid: "
+                          + ", ".join([*VARIANTS, *budget_variants(spec)]))
+    return Run(budget, env, variant, seed, _settings(spec, env, variant), _base(spec, variant))
 
 
 def check(config: dict[str, Any], budget: str) -> None:
@@ -108,22 +142,34 @@ def check(config: dict[str, Any], budget: str) -> None:
             raise ConfigError(f"budgets.{budget}.variants.{name}.base: unknown variant "
                               f"{variant['base']!r}; valid: {', '.join(VARIANTS)}")
     for block in spec["grid"]:
+        names = block["benchmarks"]
+        if isinstance(names, str) and names not in GROUPS:
+            raise ConfigError(f"budgets.{budget}.grid: benchmarks: unknown group {names!r}; "
+                              f"valid: {', '.join(GROUPS)}")
+        for env in [] if isinstance(names, str) else names:
+            if env not in BENCHMARKS:
+                raise ConfigError(f"budgets.{budget}.grid: benchmarks: unknown {env!r}; "
+                                  f"valid: {', '.join(BENCHMARKS)}")
         for name in block["variants"]:
             if name not in VARIANTS and name not in own:
                 raise ConfigError(f"budgets.{budget}.grid: variants: unknown {name!r}; valid: "
                                   f"{', '.join([*VARIANTS, *own])}")
+    for env in spec.get("overrides", {}):
+        if env not in BENCHMARKS:
+            raise ConfigError(f"budgets.{budget}.overrides: unknown benchmark {env!r}; valid: "
+                              f"{', '.join(BENCHMARKS)}")
     seen = set()
-    for run in runs(config, budget):
-        key = (run.env, run.variant, json.dumps(run.settings))
+    for one in runs(config, budget):
+        key = (one.env, one.variant, json.dumps(one.settings))
         if key in seen:
             continue
         seen.add(key)
         try:
-            make_config(run.env, run.algo, run.seed, overrides=run.overrides)
+            one.config()
         except ConfigError as exc:
-            where = (f"budgets.{budget}.overrides.{run.env}"
-                     if run.env in spec.get("overrides", {}) else f"budgets.{budget}")
-            raise ConfigError(f"{where} ({run.env}, {run.variant}): {exc}") from exc
+            where = (f"budgets.{budget}.overrides.{one.env}"
+                     if one.env in spec.get("overrides", {}) else f"budgets.{budget}")
+            raise ConfigError(f"{where} ({one.env}, {one.variant}): {exc}") from exc
 
 
 def select(all_runs: list[Run], envs=None, variants=None) -> list[Run]:
