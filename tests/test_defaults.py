@@ -11,12 +11,14 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO
 
+from fmer import budgets
 from fmer.analysis import defaults
 from fmer.analysis.aggregate import aggregate
 from fmer.bench import CSV_COLUMNS as BENCH_COLUMNS
 from fmer.cli import main as cli_main
-from fmer.config import DEFAULT_BUDGETS_FILE, load_yaml, make_config
+from fmer.config import make_config
 from fmer.train import train
 
 REF, CHEAP, CHEAPER = "fmer-n16-sall-eall", "fmer-n8-s64-e64", "fmer-n8-s64-e64-k2"
@@ -46,7 +48,7 @@ COST = {REF: 170.0, CHEAP: 60.0, CHEAPER: 35.0}
 def test_rule_text_is_the_one_committed_before_any_result():
     assert hashlib.sha256(defaults.RULE.encode()).hexdigest() == RULE_SHA256
     assert "(10,000 resamples)" in defaults.RULE and "20,000" in defaults.RULE
-    spec = load_yaml(DEFAULT_BUDGETS_FILE)["budgets"]["defaults"]
+    spec = budgets.budget_config(budgets.load(REPO / budgets.DEFAULT_FILE), "defaults")
     assert spec["train"]["total_steps"] == defaults.FINAL_STEP
     assert spec["seeds"] == list(defaults.SEEDS)
     assert spec["grid"][0]["benchmarks"] == list(defaults.TASKS)
@@ -81,7 +83,7 @@ def test_incomplete_study_chooses_nothing():
 
 
 def bench_fixture(costs: dict) -> pd.DataFrame:
-    """fmer bench --budget defaults' long format: CSV_COLUMNS + setting."""
+    """fmer bench --budget defaults' long format (CSV_COLUMNS, a setting per row)."""
     rows = []
     for setting, ms in costs.items():
         for env, threads, item, value in (("HalfCheetah-v5", 1, "sac_update", 10.0),
@@ -92,7 +94,7 @@ def bench_fixture(costs: dict) -> pd.DataFrame:
             rows.append(dict.fromkeys(BENCH_COLUMNS) | {
                 "env": env, "threads": threads, "item": item, "ms": value, "reps": 10,
                 "clock": "thread_cpu" if threads == 1 else "wall", "setting": setting})
-    return pd.DataFrame(rows, columns=[*BENCH_COLUMNS, "setting"])
+    return pd.DataFrame(rows, columns=BENCH_COLUMNS)
 
 
 def study_frames(finals: dict, missing=()) -> tuple[pd.DataFrame, pd.DataFrame]:
