@@ -28,6 +28,7 @@ class TrainConfig:
     eval_episodes: int = 10  # [ours]
     log_every: int = 1_000
     threads: int = 1
+    device: str = "cpu"  # "cpu", "cuda" or "auto" (CUDA when torch sees a GPU); fmer.device
     batch_size: int = 256
     buffer_size: int = 0  # [ours] 0 means "as many as total_steps"
     checkpoint_every: int = 10_000
@@ -117,6 +118,9 @@ RECONSTRUCTED = (
 )
 
 ALGOS = ("sac", "fmer")
+DEVICES = ("cpu", "cuda", "auto")
+# Where a run trains, not what it computes: a run may resume under another value (fmer.train).
+PLACEMENT_KEYS = ("train.device",)
 
 # Per-algorithm defaults, applied before a variant's own overrides. [ours] FMER starts with
 # alpha = 0.05, SAC with CleanRL's 1.0: FMER's tau is set from the ESS, so alpha trades entropy
@@ -144,6 +148,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 _CHOICES = {
+    "train.device": DEVICES,
     "actor.activation": ("silu", "mish", "relu", "tanh"),
     "actor.time_embedding": ("sinusoidal", "linear"),
     "actor.weighting": ("softmax", "unnormalized", "top1"),
@@ -356,10 +361,10 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     return validate(_build(Config, data))
 
 
-def diff(a: Config, b: Config) -> list[str]:
-    """Dotted keys whose values differ between two configs."""
+def diff(a: Config, b: Config, ignore: tuple[str, ...] = ()) -> list[str]:
+    """Dotted keys whose values differ between two configs, except those in ``ignore``."""
     fa, fb = a.flat(), b.flat()
-    return sorted(k for k in fa if fa[k] != fb.get(k))
+    return sorted(k for k in fa if k not in ignore and fa[k] != fb.get(k))
 
 
 DEFAULT_BUDGETS_FILE = Path(__file__).resolve().parents[1] / "workflow" / "config" / "config.yaml"

@@ -55,19 +55,21 @@ def squashed_sample(
 class SAC:
     metric_names = ("critic_loss", "actor_loss", "alpha", "alpha_loss", "entropy", "q_mean")
 
-    def __init__(self, obs_dim: int, box: ActionBox, cfg: Config):
+    def __init__(self, obs_dim: int, box: ActionBox, cfg: Config, device: torch.device | str):
+        self.device = torch.device(device)
         self.box = box
         self.gamma = cfg.critic.gamma
         self.entropy_bonus = cfg.critic.entropy_bonus
-        self.actor = GaussianActor(obs_dim, box.dim, cfg.actor.hidden)
+        self.actor = GaussianActor(obs_dim, box.dim, cfg.actor.hidden).to(self.device)
         self.actor_optim = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor.lr)
         self.critic = Critic(obs_dim, box.dim, cfg.critic.hidden, cfg.critic.lr,
-                             cfg.critic.polyak)
+                             cfg.critic.polyak, self.device)
         a = cfg.alpha
         self.target_entropy = -float(box.dim) if a.target_entropy is None else a.target_entropy
         # a number in alpha.fixed turns tuning off (0 is the "no entropy" ablation)
         self.fixed_alpha = a.fixed
-        self.log_alpha = torch.tensor(math.log(a.initial), requires_grad=True)
+        self.log_alpha = torch.tensor(math.log(a.initial), requires_grad=True,
+                                      device=self.device)
         self.alpha_optim = torch.optim.Adam([self.log_alpha], lr=a.lr)
 
     @property
@@ -76,12 +78,13 @@ class SAC:
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
-        mean, log_std = self.actor(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))
+        s = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
+        mean, log_std = self.actor(s)
         if deterministic:
             action = torch.tanh(mean)
         else:
             action, _ = squashed_sample(mean, log_std, self.box.log_det)
-        return action.squeeze(0).numpy().astype(np.float32)
+        return action.squeeze(0).cpu().numpy().astype(np.float32)
 
     def update(self, batch: Batch) -> dict[str, float]:
         alpha = self.alpha

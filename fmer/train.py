@@ -8,12 +8,18 @@ One run = one (config, seed). The loop: uniform random actions in the cube for t
 Determinism: the same config and seed on the same machine give byte-identical eval.csv and
 train.csv except the timing columns (fmer.runlog.TIMING_COLUMNS). Every random stream is
 derived from the seed: python ``random``, the loop's numpy Generator (random actions, replay
-sampling), torch's global RNG (network init, the agent's sampling), and the env resets — each
-training episode and each evaluation episode is reset with its own seed, a pure function of
-(run seed, episode number), so no env RNG state has to be carried across episodes.
+sampling), torch's generators (network init on the CPU, the agent's sampling on its device;
+fmer.device), and the env resets — each training episode and each evaluation episode is
+reset with its own seed, a pure function of (run seed, episode number), so no env RNG state
+has to be carried across episodes.
 
 Threads: ``torch.set_num_threads(cfg.train.threads)`` (default 1) is authoritative; it
 overrides OMP_NUM_THREADS for torch. Runs scale by running several processes, not threads.
+
+Device: ``train.device`` (``--device``) puts the agent on the CPU, a CUDA GPU, or the GPU when
+there is one (fmer.device); ``cuda`` without a GPU stops before anything is written. The
+determinism above is the CPU's; what holds on a GPU is in fmer.device. A checkpoint resumes
+on either device, and meta.json records each session's device.
 
 Resumption (see fmer.checkpoint): every ``train.checkpoint_every`` steps, and on SIGTERM/SIGINT,
 the loop saves agent, optimisers, RNG states, counters, the replay rows, the interval metric
@@ -53,6 +59,8 @@ from tqdm import tqdm
 from fmer.buffer import ReplayBuffer
 from fmer.checkpoint import Checkpointer, CheckpointError
 from fmer.config import (
+    DEVICES,
+    PLACEMENT_KEYS,
     VARIANTS,
     Config,
     ConfigError,
@@ -62,6 +70,7 @@ from fmer.config import (
     make_config,
     parse_overrides,
 )
+from fmer.device import describe, resolve_device, use_cuda_determinism
 from fmer.envs import make_env
 from fmer.nets import ActionBox
 from fmer.runlog import (
@@ -105,14 +114,16 @@ def derive_seed(seed: int, *keys: int) -> int:
 
 
 def make_agent(cfg: Config, obs_dim: int, box: ActionBox):
+    """The agent of ``cfg.algo`` on the device ``cfg.train.device`` names."""
+    device = resolve_device(cfg.train.device)
     if cfg.algo == "sac":
         from fmer.sac import SAC
 
-        return SAC(obs_dim, box, cfg)
+        return SAC(obs_dim, box, cfg, device)
     if cfg.algo == "fmer":
         from fmer.agent import FMER
 
-        return FMER(obs_dim, box, cfg)
+        return FMER(obs_dim, box, cfg, device)
     raise ConfigError(f"algo: no agent for {cfg.algo!r}")
 
 
@@ -204,6 +215,11 @@ class Trainer:
 
     # --- checkpoint --------------------------------------------------------------------------
     def state_dict(self, logs: dict[str, CsvLog], wall: float) -> dict:
+        rng = {"python": random.getstate(), "numpy": self.rng.bit_generator.state,
+               "torch": torch.get_rng_state()}
+        device = self.agent.device
+        if device.type == "cuda":  # the agent's sampling draws from the GPU's generator
+            rng["cuda"] = torch.cuda.get_rng_state(device)
         return {
             "config": self.cfg.flat(),
             "step": self.step,
@@ -216,14 +232,14 @@ class Trainer:
             "last_eval": self.last_eval,
             "wall": wall,
             "log_sizes": {name: log.size for name, log in logs.items()},
-            "rng": {"python": random.getstate(), "numpy": self.rng.bit_generator.state,
-                    "torch": torch.get_rng_state()},
+            "rng": rng,
             "agent": self.agent.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
-        if state["config"] != self.cfg.flat():
-            keys = sorted(k for k, v in self.cfg.flat().items() if state["config"].get(k) != v)
+        keys = sorted(k for k, v in self.cfg.flat().items()
+                      if k not in PLACEMENT_KEYS and state["config"].get(k) != v)
+        if keys:
             raise CheckpointError(f"{self.checkpointer.dir}: saved with a different config "
                                   f"(differs in: {', '.join(keys)})")
         self.agent.load_state_dict(state["agent"])
@@ -241,6 +257,10 @@ class Trainer:
         random.setstate(state["rng"]["python"])
         self.rng.bit_generator.state = state["rng"]["numpy"]
         torch.set_rng_state(state["rng"]["torch"])
+        # A checkpoint from another device has no state for this one's generator, which then
+        # continues from its seed: the run goes on, no longer bit-identical to an unbroken one.
+        if self.agent.device.type == "cuda" and "cuda" in state["rng"]:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.agent.device)
 
     # --- evaluation --------------------------------------------------------------------------
     def evaluate(self) -> dict[str, Any]:
@@ -294,7 +314,8 @@ class Trainer:
                 bar.update(1)
 
                 if self.step >= t.learning_starts and len(self.buffer) >= t.batch_size:
-                    metrics = self.agent.update(self.buffer.sample(t.batch_size, self.rng))
+                    batch = self.buffer.sample(t.batch_size, self.rng, self.agent.device)
+                    metrics = self.agent.update(batch)
                     for name in self.metric_names:
                         value = metrics[name]
                         if not math.isfinite(value):
@@ -379,7 +400,7 @@ def _previous_run(out: Path, cfg: Config) -> dict | None:
     except (RunLogError, ConfigError) as exc:
         raise RunDirError(f"{out}: holds a run this version cannot read ({exc}); "
                           "choose another --out") from exc
-    keys = diff(cfg, old)
+    keys = diff(cfg, old, ignore=PLACEMENT_KEYS)
     if keys:
         raise RunDirError(f"{out}: holds a run with a different config (differs in: "
                           f"{', '.join(keys)}); choose another --out")
@@ -396,7 +417,10 @@ def _previous_run(out: Path, cfg: Config) -> dict | None:
 
 def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
           budget: str | None = None) -> Path:
-    """Train one run into ``out_dir``, resuming an unfinished run of the same config there."""
+    """Train one run into ``out_dir``, resuming an unfinished run of the same config there
+    (on any device: ``train.device`` is not part of what must match)."""
+    device = resolve_device(cfg.train.device)  # no GPU for `cuda`: stop before any work
+    use_cuda_determinism(device)
     out = Path(out_dir)
     torch.set_num_threads(cfg.train.threads)
     out.mkdir(parents=True, exist_ok=True)
@@ -410,12 +434,12 @@ def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
             meta = {
                 "config": cfg.to_dict(), "variant": variant or cfg.algo, "budget": budget,
                 "seed": cfg.seed, "env": cfg.env, "algo": cfg.algo, "versions": _versions(),
-                "git": _git_state(), "host": socket.gethostname(), "started": _now(),
-                "resumes": [],
+                "git": _git_state(), "host": socket.gethostname(), "device": describe(device),
+                "started": _now(), "resumes": [],
             }
         else:
             meta["resumes"].append({"step": trainer.step, "time": _now(),
-                                    "host": socket.gethostname()})
+                                    "host": socket.gethostname(), "device": describe(device)})
         meta.update(status="running", ended=None, error=None, interrupted=False, sha256=None)
         meta_path = out / "meta.json"
         write_meta(meta_path, meta)
@@ -455,6 +479,8 @@ def _cli(args: argparse.Namespace) -> int:
         raise ConfigError(f"--budgets: no such file {args.budgets!r}")
     overrides = budget_overrides(args.budget, args.budgets) if args.budget else {}
     overrides.update(parse_overrides(args.set))
+    if args.device is not None:
+        overrides["train.device"] = args.device
     cfg = make_config(args.env, args.algo, args.seed, overrides=overrides)
     try:
         train(cfg, args.out, variant=args.variant or args.algo, budget=args.budget)
@@ -490,6 +516,9 @@ def add_parser(subparsers) -> None:
                    help="YAML file with a `budgets:` mapping "
                         "(default: workflow/config/config.yaml)")
     p.add_argument("--out", required=True, metavar="DIR", help="run directory")
+    p.add_argument("--device", choices=DEVICES,
+                   help="where the agent trains (train.device; default: cpu): cuda stops at "
+                        "once without a GPU, auto takes the GPU when there is one")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set actor.candidates=32 (repeatable)")
     p.set_defaults(func=_cli)

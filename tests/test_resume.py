@@ -185,5 +185,5 @@ def test_buffer_chunks_restore_the_ring_exactly_after_wrapping(tmp_path):
     for k, v in buf.data.items():
         np.testing.assert_array_equal(restored.data[k], v, err_msg=k)
     rng1, rng2 = np.random.default_rng(0), np.random.default_rng(0)
-    b1, b2 = buf.sample(5, rng1), restored.sample(5, rng2)
+    b1, b2 = buf.sample(5, rng1, "cpu"), restored.sample(5, rng2, "cpu")
     assert all((getattr(b1, f) == getattr(b2, f)).all() for f in ("obs", "rewards"))

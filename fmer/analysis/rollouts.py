@@ -31,6 +31,7 @@ def load_agent(run_dir: str | Path):
     if meta["status"] != "complete":
         raise ValueError(f"{run_dir}: run is not complete (status {meta['status']})")
     cfg = config_from_dict(meta["config"])
+    cfg.train.device = "cpu"  # samples are drawn on the CPU, whatever device trained the run
     trainer = Trainer(cfg, run_dir)
     state = trainer.checkpointer.load(trainer.buffer)
     if state is None:
