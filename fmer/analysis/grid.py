@@ -113,6 +113,9 @@ def check(config: dict[str, Any], budget: str) -> None:
                                   f"{', '.join([*VARIANTS, *own])}")
     seen = set()
     for run in runs(config, budget):
+        if "train.device" in run.overrides:
+            raise ConfigError(f"budgets.{budget}: train.device is the workflow's top-level "
+                              "`device` (e.g. --config device=cuda), not a budget's setting")
         key = (run.env, run.variant, json.dumps(run.settings))
         if key in seen:
             continue

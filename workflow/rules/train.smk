@@ -24,13 +24,21 @@ rule train:
     resources:
         mem_mb=lambda wc: cost.mem_mb(lookup_run(wc)),
         runtime=lambda wc: cost.runtime_minutes(lookup_run(wc)),
+        # where the run trains: a resource, not a param, so that moving the grid to a GPU
+        # retrains no complete run (params are a rerun trigger)
+        device=config["device"],
+        # A run that may use a GPU asks SLURM for one through the plugin's `gres`: a string,
+        # so that a group job of runs sharing a GPU asks for one (an int `gpu` would be summed).
+        gres=lambda wc: GPU_GRES if GPU_RUNS else None,
+        gpu_runs=lambda wc: 1 if GPU_RUNS else 0,
     conda:
         "../envs/fmer.yaml"
     shell:
         # A job killed between a finished run and the move: fmer train refuses the complete
         # run, fmer verify accepts it, and the move goes ahead.
         "{{ fmer train --env {wildcards.env} --algo {params.algo} --variant {wildcards.variant}"
-        " --seed {wildcards.seed} --budget {wildcards.budget} --out {params.run}/.train {params.settings} > {log} 2>&1"
+        " --seed {wildcards.seed} --budget {wildcards.budget} --device {resources.device}"
+        " --out {params.run}/.train {params.settings} > {log} 2>&1"
         " || fmer verify {params.run}/.train >> {log} 2>&1; }}"
         " && mv {params.run}/.train/* {params.run}/ && rmdir {params.run}/.train"
 
