@@ -8,7 +8,9 @@ the achieved rate beside a large fp32 matmul's on the same threads: a rate near 
 means the update is compute bound and only fewer FLOPs can make it cheaper.
 
 Clock: on one thread, the main thread's CPU time (``time.thread_time``), which other
-processes on a shared machine cannot inflate; on more threads, wall time.
+processes on a shared machine cannot inflate; on more threads, wall time. ``--device cuda``
+times the agents' updates and the matmul on the GPU in wall time, read after the GPU has
+finished (``cuda_wall``); the CUDA path is untested on real hardware.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from torch.utils.flop_counter import flop_registry
 
 from fmer import flow
 from fmer.buffer import Batch
-from fmer.config import make_config, parse_overrides
+from fmer.config import DEVICES, ConfigError, make_config, parse_overrides
+from fmer.device import resolve_device
 from fmer.envs import make_env
 from fmer.nets import ActionBox
 from fmer.train import make_agent
@@ -68,17 +71,26 @@ class Timing:
     reps: int
 
 
-def _clock(threads: int) -> tuple[str, Callable[[], float]]:
+CPU = torch.device("cpu")
+
+
+def _clock(threads: int, device: torch.device = CPU) -> tuple[str, Callable[[], float]]:
+    if device.type == "cuda":
+        def synchronized() -> float:  # kernels run asynchronously: wait for them first
+            torch.cuda.synchronize(device)
+            return time.perf_counter()
+
+        return "cuda_wall", synchronized
     return ("thread_cpu", time.thread_time) if threads == 1 else ("wall", time.perf_counter)
 
 
 def interleaved(fns: dict[str, Callable[[], object]], reps: int, warmup: int,
-                threads: int) -> dict[str, Timing]:
+                threads: int, device: torch.device = CPU) -> dict[str, Timing]:
     """Median time of each callable over ``reps`` rounds after ``warmup``; every round runs
     all of them once, in order, so that slow phases of a shared machine hit each alike."""
     if reps < 1 or warmup < 0:
         raise ValueError(f"need reps >= 1 and warmup >= 0, got reps={reps}, warmup={warmup}")
-    name, clock = _clock(threads)
+    name, clock = _clock(threads, device)
     samples: dict[str, list[tuple[float, float]]] = {k: [] for k in fns}
     for r in range(warmup + reps):
         for key, fn in fns.items():
@@ -115,9 +127,10 @@ def count_flops(fn: Callable[[], object]) -> int:
     return counter.flops
 
 
-def matmul_timing(reps: int, threads: int) -> Timing:
-    a, b = torch.randn(MATMUL_N, MATMUL_N), torch.randn(MATMUL_N, MATMUL_N)
-    return interleaved({"mm": lambda: a @ b}, reps, 2, threads)["mm"]
+def matmul_timing(reps: int, threads: int, device: torch.device = CPU) -> Timing:
+    a = torch.randn(MATMUL_N, MATMUL_N, device=device)
+    b = torch.randn(MATMUL_N, MATMUL_N, device=device)
+    return interleaved({"mm": lambda: a @ b}, reps, 2, threads, device)["mm"]
 
 
 def env_step_timing(env_name: str, steps: int, threads: int) -> Timing:
@@ -162,14 +175,17 @@ def _row(env, obs_dim, act_dim, threads, item, timing: Timing, gflop=None):
 
 def bench(envs: Iterable[str] = DEFAULT_ENVS, threads: Iterable[int] = DEFAULT_THREADS,
           reps: int = 10, warmup: int = 3, env_steps: int = 1000, batch_size: int = 256,
-          overrides: dict | None = None, seed: int = 0) -> list[dict]:
+          overrides: dict | None = None, seed: int = 0, device: str = "cpu") -> list[dict]:
     """Long-format rows (``CSV_COLUMNS``): per thread count the matmul rate, per env and thread
-    count the raw env step, SAC and FMER updates. Restores torch's thread count."""
+    count the raw env step, SAC and FMER updates (the agents and the matmul on ``device``).
+    Restores torch's thread count."""
     envs, threads = list(envs), sorted(set(threads))
     if not envs or not threads or min(threads) < 1:
         raise ValueError(f"need at least one env and positive thread counts, got envs={envs}, "
                          f"threads={threads}")
     dims = {name: _env_dims(name) for name in envs}
+    dev = resolve_device(device)
+    overrides = {**(overrides or {}), "train.device": device}
     before = torch.get_num_threads()
     rows = []
     try:
@@ -177,7 +193,7 @@ def bench(envs: Iterable[str] = DEFAULT_ENVS, threads: Iterable[int] = DEFAULT_T
         # share the core with the one-thread measurements.
         for n in threads:
             torch.set_num_threads(n)
-            mm = matmul_timing(max(reps, 5), n)
+            mm = matmul_timing(max(reps, 5), n, dev)
             rows.append(_row("", None, None, n, "matmul", mm, 2 * MATMUL_N**3 / 1e9))
             for name in envs:
                 obs_dim, box = dims[name]
@@ -185,7 +201,7 @@ def bench(envs: Iterable[str] = DEFAULT_ENVS, threads: Iterable[int] = DEFAULT_T
                     rows.append(_row(name, obs_dim, box.dim, n, "env_step",
                                      env_step_timing(name, env_steps, n)))
                 rows += _bench_updates(name, obs_dim, box, n, reps, warmup, batch_size,
-                                       overrides or {}, seed)
+                                       overrides, seed, dev)
     finally:
         torch.set_num_threads(before)
     return rows
@@ -198,8 +214,8 @@ class Sections:
     ``medians(skip)`` drops the first ``skip`` updates and adds ``rest``, the time no part
     covers, per update (medians of parts do not add up)."""
 
-    def __init__(self, threads: int):
-        self.clock_name, self.clock = _clock(threads)
+    def __init__(self, threads: int, device: torch.device = CPU):
+        self.clock_name, self.clock = _clock(threads, device)
         self.current: dict[str, float] = {}
         self.updates: list[dict[str, float]] = []
 
@@ -225,10 +241,12 @@ class Sections:
         return out
 
 
-def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overrides, seed):
+def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overrides, seed,
+                   device: torch.device = CPU):
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    batch = random_batch(obs_dim, box.dim, batch_size, gen)
+    batch = Batch(**{k: v.to(device) for k, v in
+                     vars(random_batch(obs_dim, box.dim, batch_size, gen)).items()})
     agents = {}
     for algo in ("sac", "fmer"):
         cfg = make_config(name, algo, seed, overrides={**overrides,
@@ -236,7 +254,7 @@ def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overri
         agents[algo] = make_agent(cfg, obs_dim, box)
     flops = {algo: count_flops(lambda a=agent: a.update(batch)) / 1e9
              for algo, agent in agents.items()}
-    sections = Sections(threads)
+    sections = Sections(threads, device)
     agents["fmer"].timer = sections
 
     def fmer_update():
@@ -245,7 +263,7 @@ def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overri
         sections.close_update()
 
     timings = interleaved({"sac": lambda: agents["sac"].update(batch), "fmer": fmer_update},
-                          reps, warmup, threads)
+                          reps, warmup, threads, device)
     parts = sections.medians(warmup)
     if not parts:
         raise RuntimeError("the FMER agent timed no parts of its update through its `timer`")
@@ -439,6 +457,9 @@ def markdown(records: list[dict], info: dict[str, str], command: str,
         "",
         *[f"- {k}: {v}" for k, v in info.items()],
         "",
+        "CPU only. `fmer bench --device cuda` times the same updates on a GPU; that path is "
+        "untested on real hardware (docs/cluster.md).",
+        "",
         "## Update cost (batch 256, config defaults, median after warm-up)",
         "",
         "One thread: the main thread's CPU time, which other processes on a shared machine "
@@ -497,9 +518,12 @@ def alternatives(env: str, reps: int, warmup: int, batch_size: int, overrides: d
 
 
 def _cli(args: argparse.Namespace) -> int:
+    if args.markdown and args.device != "cpu":
+        raise ConfigError("--markdown writes the CPU page (paper/performance.md); "
+                          f"run it without --device {args.device}")
     overrides = parse_overrides(args.set)
     rows = bench(args.envs, args.threads, args.reps, args.warmup, args.env_steps,
-                 args.batch_size, overrides)
+                 args.batch_size, overrides, device=args.device)
     records = summary(rows)
     parts, part_columns = parts_summary(rows)
     write_csv(rows, Path(args.csv))
@@ -555,6 +579,9 @@ def add_parser(subparsers) -> None:
                         "`fmer train` env steps/s on HalfCheetah-v5 (e.g. paper/performance.md)")
     p.add_argument("--train-steps", type=int, default=200,
                    help="updating steps per algorithm in the end-to-end runs (0: skip them)")
+    p.add_argument("--device", choices=DEVICES, default="cpu",
+                   help="where the agents and the matmul run (default: cpu); not with "
+                        "--markdown")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for both agents, e.g. --set actor.entropy_batch=64")
     p.set_defaults(func=_cli)
