@@ -5,8 +5,9 @@ A tensor that a factory (``torch.randn``, ``torch.zeros``, ...) makes without a 
 on the CPU, where a CUDA agent then fails or copies silently; on this CPU-only machine such a
 tensor is on the right device by luck. So the audit below fails on the call itself, not on
 where its result lands, and ``meta`` (a device with shapes but no data) stands in for a GPU
-where the agents are built and loaded. The CUDA path itself is untested on real hardware
-(README, docs/cluster.md).
+where the agents are built and loaded. On a machine with a GPU the audit runs there too
+(docs/cluster.md, "Checking a GPU node"); until then the CUDA path is untested on real
+hardware.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ AGENTS = {
     "fmer-no-entropy": ("fmer-no-entropy", {}),
     "sac": ("sac", {}),
 }
+DEVICES_HERE = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 # torch's tensor factories: without ``device=`` each makes a CPU tensor
 FACTORIES = {torch.randn, torch.rand, torch.randint, torch.randperm, torch.zeros, torch.ones,
              torch.empty, torch.full, torch.eye, torch.arange, torch.linspace, torch.tensor,
@@ -51,14 +53,13 @@ FACTORIES = {torch.randn, torch.rand, torch.randint, torch.randperm, torch.zeros
 
 def _agent(name: str, device: str):
     algo, overrides = AGENTS[name]
-    cfg = make_config("Pendulum-v1", algo, 0, overrides={**CHEAP, **overrides,
-                                                         "train.device": "cpu"})
+    real = device in DEVICES_HERE
+    cfg = make_config("Pendulum-v1", algo, 0, overrides={
+        **CHEAP, **overrides, "train.device": device if real else "cpu"})
     torch.manual_seed(0)
     agent = make_agent(cfg, OBS, ActionBox(-np.ones(ACT), np.ones(ACT)))
-    if device == "cpu":
-        return agent
-    # make_agent resolves only real devices; the agents take any
-    return type(agent)(OBS, ActionBox(-np.ones(ACT), np.ones(ACT)), cfg, device)
+    # make_agent resolves only the devices train.device names; the agents take any
+    return agent if real else type(agent)(OBS, agent.box, cfg, device)
 
 
 class FactoryAudit(TorchFunctionMode):
@@ -76,7 +77,8 @@ class FactoryAudit(TorchFunctionMode):
 
 
 class DeviceAudit(TorchDispatchMode):
-    """The devices of every tensor that every op reads or writes."""
+    """The devices of every tensor that every op reads or writes, but for 0-dim tensors: torch
+    keeps some host scalars beside any device itself (Adam's step count)."""
 
     def __init__(self):
         super().__init__()
@@ -85,7 +87,7 @@ class DeviceAudit(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         for leaf in tree_leaves((args, kwargs, out)):
-            if isinstance(leaf, torch.Tensor):
+            if isinstance(leaf, torch.Tensor) and leaf.dim() > 0:
                 self.devices.add(leaf.device)
         return out
 
@@ -94,17 +96,20 @@ def _device_types(tensors) -> set[str]:
     return {t.device.type for t in tensors}
 
 
+@pytest.mark.parametrize("device", DEVICES_HERE)
 @pytest.mark.parametrize("name", AGENTS)
-def test_every_tensor_of_an_update_and_an_action_is_made_on_the_agents_device(name):
-    agent = _agent(name, "cpu")
+def test_every_tensor_of_an_update_and_an_action_is_made_on_the_agents_device(name, device):
+    agent = _agent(name, device)
     batch = random_batch(OBS, ACT, CHEAP["train.batch_size"], torch.Generator().manual_seed(0))
+    batch = type(batch)(**{k: v.to(agent.device) for k, v in vars(batch).items()})
     obs = np.zeros(OBS, np.float32)
-    with FactoryAudit() as factories, DeviceAudit() as ops:
-        agent.update(batch)
+    with FactoryAudit() as factories:
+        with DeviceAudit() as ops:  # act() copies an observation in and an action out
+            agent.update(batch)
         agent.act(obs, deterministic=False)
         action = agent.act(obs, deterministic=True)
     assert factories.undeviced == [], f"made without device=: {factories.undeviced}"
-    assert ops.devices == {agent.device}
+    assert {d.type for d in ops.devices} == {agent.device.type}
     assert isinstance(action, np.ndarray) and action.shape == (ACT,)
 
 
