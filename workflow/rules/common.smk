@@ -17,7 +17,7 @@ BUDGET = config["budget"]
 # Runs on `cuda` or `auto` may train on a GPU: each asks SLURM for one (GPU_GRES) and takes a
 # `gpu_runs` unit. That resource is local: SLURM's GPU jobs each get their own pool of it (a
 # group of runs sharing one GPU), a workstation's runs share one pool (its GPU).
-GPU_RUNS = config["device"] != "cpu"
+WANTS_GPU = config["device"] != "cpu"
 GPU_GRES = "gpu:1"
 try:
     grid.budget_config(config, BUDGET)

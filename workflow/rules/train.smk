@@ -29,8 +29,8 @@ rule train:
         device=config["device"],
         # A run that may use a GPU asks SLURM for one through the plugin's `gres`: a string,
         # so that a group job of runs sharing a GPU asks for one (an int `gpu` would be summed).
-        gres=lambda wc: GPU_GRES if GPU_RUNS else None,
-        gpu_runs=lambda wc: 1 if GPU_RUNS else 0,
+        gres=lambda wc: GPU_GRES if WANTS_GPU else None,
+        gpu_runs=lambda wc: 1 if WANTS_GPU else 0,
     conda:
         "../envs/fmer.yaml"
     shell:
