@@ -49,8 +49,8 @@ def cfm_loss(
                          f"u {tuple(u.shape)}, w {tuple(w.shape)}")
     b, n, d = u.shape
     u = u.reshape(b * n, d)
-    t = torch.rand(b * n, 1, generator=generator, dtype=u.dtype)
-    z0 = torch.randn(b * n, d, generator=generator, dtype=u.dtype)
+    t = torch.rand(b * n, 1, generator=generator, dtype=u.dtype, device=u.device)
+    z0 = torch.randn(b * n, d, generator=generator, dtype=u.dtype, device=u.device)
     z_t = (1 - t) * z0 + t * u
     err = (v(z_t, t, s.repeat_interleave(n, dim=0)) - (u - z0)).pow(2).sum(-1)
     return (w.detach() * err.view(b, n)).sum(-1).mean()
@@ -62,7 +62,8 @@ class FMER:
         "entropy_latent", "tau", "ess_frac", "q_mean", "saturation",
     )
 
-    def __init__(self, obs_dim: int, box: ActionBox, cfg: Config):
+    def __init__(self, obs_dim: int, box: ActionBox, cfg: Config, device: torch.device | str):
+        self.device = torch.device(device)
         self.box = box
         self.act_dim = box.dim
         a = cfg.actor
@@ -78,11 +79,12 @@ class FMER:
         self.flow_kwargs = {"divergence": e.divergence, "logdet": e.logdet, "probes": e.probes}
         self.temperature = cfg.temperature
         self.eval_deterministic = cfg.eval.deterministic
-        self.velocity = VelocityField(obs_dim, box.dim, a.hidden, a.activation, a.time_embedding)
+        self.velocity = VelocityField(obs_dim, box.dim, a.hidden, a.activation,
+                                      a.time_embedding).to(self.device)
         self.actor_optim = torch.optim.Adam(self.velocity.parameters(), lr=a.lr)
         self.critic = Critic(obs_dim, box.dim, cfg.critic.hidden, cfg.critic.lr,
-                             cfg.critic.polyak)
-        self.alpha = EntropyCoefficient(cfg.alpha, box.dim)
+                             cfg.critic.polyak, self.device)
+        self.alpha = EntropyCoefficient(cfg.alpha, box.dim, self.device)
         self.tau = cfg.temperature.fixed
         self.actor_every = a.update_every
         self.n_updates = 0  # critic updates so far: the actor's turn comes every actor_every
@@ -98,22 +100,23 @@ class FMER:
         return a, logp - self.box.log_det, tanh_term
 
     def _sample_latent(self, s: torch.Tensor) -> torch.Tensor:
-        return flow.euler_sample(self.velocity, s, torch.randn(s.shape[0], self.act_dim),
-                                 self.steps)
+        z0 = torch.randn(s.shape[0], self.act_dim, device=self.device)
+        return flow.euler_sample(self.velocity, s, z0, self.steps)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
-        s = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
+        s = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
         if deterministic and self.eval_deterministic:
-            u = flow.euler_sample(self.velocity, s, torch.zeros(1, self.act_dim), self.steps)
+            z0 = torch.zeros(1, self.act_dim, device=self.device)
+            u = flow.euler_sample(self.velocity, s, z0, self.steps)
         else:
             u = self._sample_latent(s)
-        return torch.tanh(u).squeeze(0).numpy().astype(np.float32)
+        return torch.tanh(u).squeeze(0).cpu().numpy().astype(np.float32)
 
     def _critic_step(self, batch: Batch, alpha: float) -> float:
         with record_function("critic_target"), torch.no_grad():
             if self.entropy_bonus and alpha > 0:
-                z0 = torch.randn(batch.next_obs.shape[0], self.act_dim)
+                z0 = torch.randn(batch.next_obs.shape[0], self.act_dim, device=self.device)
                 next_a, next_logp, _ = self._log_pi(batch.next_obs, z0)
                 next_v = (self.critic.min_q(batch.next_obs, next_a, target=True)
                           - alpha * next_logp)
@@ -158,7 +161,7 @@ class FMER:
             loss = cfm_loss(self.velocity, s_c, u_c, w)
         with record_function("entropy"):
             s_e = obs[: self.entropy_batch or None]
-            z0 = torch.randn(s_e.shape[0], self.act_dim)
+            z0 = torch.randn(s_e.shape[0], self.act_dim, device=self.device)
             with torch.set_grad_enabled(alpha > 0):  # α = 0: measure the entropy only
                 _, logp, tanh_term = self._log_pi(s_e, z0)
         with record_function("actor_step"):

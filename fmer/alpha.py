@@ -26,11 +26,11 @@ class EntropyCoefficient:
     """α: tuned by Adam on ``alpha_loss`` from ``alpha.initial``, or fixed at ``alpha.fixed``
     (0 is the "no entropy" ablation). H̄ is ``alpha.target_entropy``, −dim(A) by default."""
 
-    def __init__(self, cfg: AlphaConfig, act_dim: int):
+    def __init__(self, cfg: AlphaConfig, act_dim: int, device: torch.device | str = "cpu"):
         self.target_entropy = (-float(act_dim) if cfg.target_entropy is None
                                else cfg.target_entropy)
         self.fixed = cfg.fixed
-        self.log_alpha = torch.tensor(math.log(cfg.initial), requires_grad=True)
+        self.log_alpha = torch.tensor(math.log(cfg.initial), requires_grad=True, device=device)
         self.optim = torch.optim.Adam([self.log_alpha], lr=cfg.lr)
 
     @property

@@ -8,7 +8,9 @@ the achieved rate beside a large fp32 matmul's on the same threads: a rate near 
 means the update is compute bound and only fewer FLOPs can make it cheaper.
 
 Clock: on one thread, the main thread's CPU time (``time.thread_time``), which other
-processes on a shared machine cannot inflate; on more threads, wall time.
+processes on a shared machine cannot inflate; on more threads, wall time. ``--device cuda``
+times the agents' updates and the matmul on the GPU in wall time, read after the GPU has
+finished (``cuda_wall``); the CUDA path is untested on real hardware.
 
 ``--budget NAME`` also times FMER under each of that budget's own variants (their config
 overrides, e.g. the defaults study's cost settings); ``--whole-run NAME`` trains one whole run
@@ -38,7 +40,8 @@ from torch.utils.flop_counter import flop_registry
 from fmer import agent as agent_module
 from fmer import budgets
 from fmer.buffer import Batch
-from fmer.config import ConfigError, make_config, parse_overrides
+from fmer.config import DEVICES, ConfigError, make_config, parse_overrides
+from fmer.device import resolve_device
 from fmer.envs import make_env
 from fmer.markdown import table as markdown_table
 from fmer.nets import ActionBox
@@ -62,17 +65,26 @@ class Timing:
     reps: int
 
 
-def _clock(threads: int) -> tuple[str, Callable[[], float]]:
+CPU = torch.device("cpu")
+
+
+def _clock(threads: int, device: torch.device = CPU) -> tuple[str, Callable[[], float]]:
+    if device.type == "cuda":
+        def synchronized() -> float:  # kernels run asynchronously: wait for them first
+            torch.cuda.synchronize(device)
+            return time.perf_counter()
+
+        return "cuda_wall", synchronized
     return ("thread_cpu", time.thread_time) if threads == 1 else ("wall", time.perf_counter)
 
 
 def interleaved(fns: dict[str, Callable[[], object]], reps: int, warmup: int,
-                threads: int) -> dict[str, Timing]:
+                threads: int, device: torch.device = CPU) -> dict[str, Timing]:
     """Median time of each callable over ``reps`` rounds after ``warmup``; every round runs
     all of them once, in order, so that slow phases of a shared machine hit each alike."""
     if reps < 1 or warmup < 0:
         raise ValueError(f"need reps >= 1 and warmup >= 0, got reps={reps}, warmup={warmup}")
-    name, clock = _clock(threads)
+    name, clock = _clock(threads, device)
     samples: dict[str, list[tuple[float, float]]] = {k: [] for k in fns}
     for r in range(warmup + reps):
         for key, fn in fns.items():
@@ -109,9 +121,10 @@ def count_flops(fn: Callable[[], object]) -> int:
     return counter.flops
 
 
-def matmul_timing(reps: int, threads: int) -> Timing:
-    a, b = torch.randn(MATMUL_N, MATMUL_N), torch.randn(MATMUL_N, MATMUL_N)
-    return interleaved({"mm": lambda: a @ b}, reps, 2, threads)["mm"]
+def matmul_timing(reps: int, threads: int, device: torch.device = CPU) -> Timing:
+    a = torch.randn(MATMUL_N, MATMUL_N, device=device)
+    b = torch.randn(MATMUL_N, MATMUL_N, device=device)
+    return interleaved({"mm": lambda: a @ b}, reps, 2, threads, device)["mm"]
 
 
 def env_step_timing(env_name: str, steps: int, threads: int) -> Timing:
@@ -158,16 +171,18 @@ def _row(env, obs_dim, act_dim, threads, item, timing: Timing, gflop=None, setti
 def bench(envs: Iterable[str] = DEFAULT_ENVS, threads: Iterable[int] = DEFAULT_THREADS,
           reps: int = 10, warmup: int = 3, env_steps: int = 1000, batch_size: int = 256,
           overrides: dict | None = None, seed: int = 0,
-          settings: dict[str, dict] | None = None) -> list[dict]:
+          settings: dict[str, dict] | None = None, device: str = "cpu") -> list[dict]:
     """Long-format rows (``CSV_COLUMNS``): per thread count the matmul rate, per env and thread
     count the raw env step, SAC and FMER updates; then, on the first env and the fewest
-    threads, the updates under each named setting (overrides on top of ``overrides``).
+    threads, the updates under each named setting (overrides on top of ``overrides``). The
+    agents and the matmul run on ``device``.
     Restores torch's thread count."""
     envs, threads = list(envs), sorted(set(threads))
     if not envs or not threads or min(threads) < 1:
         raise ValueError(f"need at least one env and positive thread counts, got envs={envs}, "
                          f"threads={threads}")
-    overrides = overrides or {}
+    dev = resolve_device(device)
+    overrides = {**(overrides or {}), "train.device": device}
     dims = {name: _env_dims(name) for name in envs}
     before = torch.get_num_threads()
     rows = []
@@ -176,7 +191,7 @@ def bench(envs: Iterable[str] = DEFAULT_ENVS, threads: Iterable[int] = DEFAULT_T
         # share the core with the one-thread measurements.
         for n in threads:
             torch.set_num_threads(n)
-            mm = matmul_timing(max(reps, 5), n)
+            mm = matmul_timing(max(reps, 5), n, dev)
             rows.append(_row("", None, None, n, "matmul", mm, 2 * MATMUL_N**3 / 1e9))
             for name in envs:
                 obs_dim, box = dims[name]
@@ -184,12 +199,12 @@ def bench(envs: Iterable[str] = DEFAULT_ENVS, threads: Iterable[int] = DEFAULT_T
                     rows.append(_row(name, obs_dim, box.dim, n, "env_step",
                                      env_step_timing(name, env_steps, n)))
                 rows += _bench_updates(name, obs_dim, box, n, reps, warmup, batch_size,
-                                       overrides, seed)
+                                       overrides, seed, dev)
             if n == threads[0]:
                 obs_dim, box = dims[envs[0]]
                 for setting, extra in (settings or {}).items():
                     rows += _bench_updates(envs[0], obs_dim, box, n, reps, warmup, batch_size,
-                                           {**overrides, **extra}, seed, setting)
+                                           {**overrides, **extra}, seed, dev, setting)
     finally:
         torch.set_num_threads(before)
     return rows
@@ -205,8 +220,8 @@ class PartClock:
     clock time spent inside each label. torch's profiler would read the same labels, but
     its per-op overhead would swamp an update of many small ops."""
 
-    def __init__(self, threads: int):
-        self.clock = _clock(threads)[1]
+    def __init__(self, threads: int, device: torch.device = CPU):
+        self.clock = _clock(threads, device)[1]
         self.times: dict[str, float] = {}
 
     @contextmanager
@@ -218,13 +233,14 @@ class PartClock:
             self.times[name] = self.times.get(name, 0.0) + (self.clock() - t0) * 1e3
 
 
-def update_parts(update: Callable[[], object], reps: int, threads: int) -> dict[str, float]:
+def update_parts(update: Callable[[], object], reps: int, threads: int,
+                 device: torch.device = CPU) -> dict[str, float]:
     """Median ms per labelled part of ``update`` over ``reps`` calls, and ``rest``: the time
     outside every part (reading the metrics out)."""
-    clock = _clock(threads)[1]
+    clock = _clock(threads, device)[1]
     per_update = []
     for _ in range(reps):
-        parts = PartClock(threads)
+        parts = PartClock(threads, device)
         with patch.object(agent_module, "record_function", parts):
             t0 = clock()
             update()
@@ -235,10 +251,11 @@ def update_parts(update: Callable[[], object], reps: int, threads: int) -> dict[
 
 
 def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overrides, seed,
-                   setting=DEFAULTS):
+                   device: torch.device = CPU, setting=DEFAULTS):
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    batch = random_batch(obs_dim, box.dim, batch_size, gen)
+    batch = Batch(**{k: v.to(device) for k, v in
+                     vars(random_batch(obs_dim, box.dim, batch_size, gen)).items()})
     agents = {}
     for algo in ("sac", "fmer"):
         cfg = make_config(name, algo, seed, overrides={**overrides,
@@ -254,14 +271,14 @@ def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overri
     flops = {algo: count_flops(cycle(algo)) / 1e9 / k for algo, k in cycles.items()}
     timings = {algo: Timing(t.ms / cycles[algo], t.wall_ms / cycles[algo], t.clock, t.reps)
                for algo, t in interleaved({a: cycle(a) for a in agents}, reps, warmup,
-                                          threads).items()}
+                                          threads, device).items()}
     rows = [_row(name, obs_dim, box.dim, threads, f"{algo}_update", timings[algo], flops[algo],
                  setting) for algo in agents]
     if setting == DEFAULTS:
-        parts = update_parts(cycle("fmer"), reps, threads)
+        parts = update_parts(cycle("fmer"), reps, threads, device)
         k = cycles["fmer"]
         rows += [_row(name, obs_dim, box.dim, threads, f"fmer_{part}",
-                      Timing(ms / k, None, _clock(threads)[0], reps))
+                      Timing(ms / k, None, _clock(threads, device)[0], reps))
                  for part, ms in parts.items()]
     return rows
 
@@ -392,12 +409,15 @@ def _budget_settings(name: str) -> dict[str, dict]:
 
 
 def _cli(args: argparse.Namespace) -> int:
+    if args.markdown and args.device != "cpu":
+        raise ConfigError("--markdown writes the CPU page (paper/performance.md); "
+                          f"run it without --device {args.device}")
     overrides = parse_overrides(args.set)
     settings = _budget_settings(args.budget) if args.budget else {}
     if args.whole_run:  # an unknown budget stops before any timing
         budgets.budget_config(budgets.load(), args.whole_run)
     rows = bench(args.envs, args.threads, args.reps, args.warmup, args.env_steps,
-                 args.batch_size, overrides, settings=settings)
+                 args.batch_size, overrides, settings=settings, device=args.device)
     records, by_setting = summary(rows), settings_summary(rows)
     write_csv(rows, Path(args.csv))
     print(format_table(records))
@@ -467,6 +487,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--whole-run", metavar="NAME",
                    help="also train one whole run per algorithm on this budget's schedule "
                         "(first env, seed 0) and compare wall times (e.g. mini: ~20+ min)")
+    p.add_argument("--device", choices=DEVICES, default="cpu",
+                   help="where the agents and the matmul run (default: cpu); not with "
+                        "--markdown")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for both agents, e.g. --set actor.entropy_batch=64")
     p.set_defaults(func=_cli)

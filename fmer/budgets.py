@@ -160,6 +160,9 @@ def check(config: dict[str, Any], budget: str) -> None:
                               f"{', '.join(BENCHMARKS)}")
     seen = set()
     for one in runs(config, budget):
+        if "train.device" in one.overrides:
+            raise ConfigError(f"budgets.{budget}: train.device is the workflow's top-level "
+                              "`device` (e.g. --config device=cuda), not a budget's setting")
         key = (one.env, one.variant, json.dumps(one.settings))
         if key in seen:
             continue

@@ -1,4 +1,8 @@
-"""Replay buffer: a numpy ring of transitions, sampled into float32 torch batches."""
+"""Replay buffer: a numpy ring of transitions, sampled into float32 torch batches.
+
+The ring stays in host memory whatever the training device: a batch is gathered there and
+copied to the device once per update (a few hundred rows), which costs far less than the
+update and keeps a 1M-transition buffer off a GPU that several runs may share."""
 
 from __future__ import annotations
 
@@ -49,9 +53,11 @@ class ReplayBuffer:
         d["terminated"][i] = float(terminated)
         self.added += 1
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
+    def sample(self, batch_size: int, rng: np.random.Generator,
+               device: torch.device | str) -> Batch:
+        """``batch_size`` stored transitions drawn uniformly with ``rng``, on ``device``."""
         idx = rng.integers(0, len(self), size=batch_size)
-        return Batch(**{k: torch.from_numpy(v[idx]) for k, v in self.data.items()})
+        return Batch(**{k: torch.from_numpy(v[idx]).to(device) for k, v in self.data.items()})
 
     def state_dict(self, since: int = 0) -> dict:
         """The stored transitions numbered ``since`` onwards (those still held), oldest first.

@@ -55,8 +55,9 @@ def _read_blob(path: Path):
     if hashlib.sha256(data).digest() != digest:
         raise CheckpointError(f"{path}: corrupt checkpoint file (checksum mismatch: truncated "
                               "or modified); delete the run directory to start again")
-    # our own file, checksummed: full unpickling (numpy RNG states, python tuples) is safe
-    return torch.load(io.BytesIO(data), weights_only=False)
+    # our own file, checksummed: full unpickling (numpy RNG states, python tuples) is safe.
+    # Tensors come to the CPU whatever device saved them; the agent moves them to its own.
+    return torch.load(io.BytesIO(data), weights_only=False, map_location="cpu")
 
 
 class Checkpointer:

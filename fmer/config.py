@@ -35,6 +35,7 @@ class TrainConfig:
     eval_episodes: int = 10  # [ours]
     log_every: int = 1_000
     threads: int = 1
+    device: str = "cpu"  # "cpu", "cuda" or "auto" (CUDA when torch sees a GPU); fmer.device
     batch_size: int = 256
     buffer_size: int = 0  # [ours] 0 means "as many as total_steps"
     checkpoint_every: int = 10_000
@@ -128,6 +129,9 @@ RECONSTRUCTED = (
 )
 
 ALGOS = ("sac", "fmer")
+DEVICES = ("cpu", "cuda", "auto")
+# Where a run trains, not what it computes: a run may resume under another value (fmer.train).
+PLACEMENT_KEYS = ("train.device",)
 
 # Per-algorithm defaults, applied before a variant's own overrides. [ours] FMER starts with
 # alpha = 0.05, SAC with CleanRL's 1.0: FMER's tau is set from the ESS, so alpha trades entropy
@@ -164,7 +168,7 @@ def _choices() -> dict[str, tuple[str, ...]]:
     from fmer.velocity import ACTIVATION_FUNCTIONS, TIME_EMBEDDINGS
     from fmer.weights import SCHEMES
 
-    return {"actor.activation": tuple(ACTIVATION_FUNCTIONS),
+    return {"train.device": DEVICES, "actor.activation": tuple(ACTIVATION_FUNCTIONS),
             "actor.time_embedding": TIME_EMBEDDINGS, "actor.weighting": SCHEMES,
             "entropy.divergence": DIVERGENCES, "entropy.logdet": LOGDETS}
 
@@ -376,7 +380,9 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     return validate(_build(Config, data))
 
 
-def diff(a: Config | dict[str, Any], b: Config | dict[str, Any]) -> list[str]:
-    """Dotted keys whose values differ between two configs (or their ``flat()`` dicts)."""
+def diff(a: Config | dict[str, Any], b: Config | dict[str, Any],
+         ignore: tuple[str, ...] = ()) -> list[str]:
+    """Dotted keys whose values differ between two configs (or their ``flat()`` dicts),
+    except those in ``ignore``."""
     fa, fb = (c.flat() if isinstance(c, Config) else c for c in (a, b))
-    return sorted(k for k in fa if fa[k] != fb.get(k))
+    return sorted(k for k in fa if k not in ignore and fa[k] != fb.get(k))

@@ -97,14 +97,15 @@ def _vjp(
 def _jacobian(vel: torch.Tensor, z: torch.Tensor, create_graph: bool) -> torch.Tensor:
     """(B, d, d) Jacobian ∂v_i/∂z_j, by d vector-Jacobian products batched with vmap."""
     d = z.shape[-1]
-    eye = torch.eye(d, dtype=z.dtype).unsqueeze(1).expand(d, *z.shape)
+    eye = torch.eye(d, dtype=z.dtype, device=z.device).unsqueeze(1).expand(d, *z.shape)
     return _vjp(vel, z, eye, create_graph).transpose(0, 1)
 
 
 def _rademacher(probes: int, z: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Probes ε (P, B, d) of ±1: the one draw both Hutchinson paths share, so that a closed
     form and autograd see the same ε for the same seed."""
-    return torch.randint(0, 2, (probes, *z.shape), generator=generator, dtype=z.dtype) * 2 - 1
+    return torch.randint(0, 2, (probes, *z.shape), generator=generator, dtype=z.dtype,
+                         device=z.device) * 2 - 1
 
 
 def _hutchinson(
@@ -148,7 +149,7 @@ def _step_log_det(
         vel = _velocity(field, zg, t)
         if logdet == "exact":
             jac = _jacobian(vel, zg, need_graph)
-            eye = torch.eye(z.shape[-1], dtype=z.dtype)
+            eye = torch.eye(z.shape[-1], dtype=z.dtype, device=z.device)
             dlog = torch.linalg.slogdet(eye + h * jac).logabsdet
         elif divergence == "exact":
             dlog = h * _jacobian(vel, zg, need_graph).diagonal(dim1=-2, dim2=-1).sum(-1)

@@ -67,8 +67,10 @@ class TwinQ(nn.Module):
 class Critic:
     """Twin Q networks, their Polyak-averaged targets and the optimiser."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: list[int], lr: float, polyak: float):
-        self.q = TwinQ(obs_dim, act_dim, hidden)
+    def __init__(self, obs_dim: int, act_dim: int, hidden: list[int], lr: float, polyak: float,
+                 device: torch.device):
+        # initialised on the CPU, then moved: the same weights on every device for a seed
+        self.q = TwinQ(obs_dim, act_dim, hidden).to(device)
         self.target = copy.deepcopy(self.q).requires_grad_(False)
         self.optim = torch.optim.Adam(self.q.parameters(), lr=lr)
         self.polyak = polyak

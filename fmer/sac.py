@@ -58,24 +58,26 @@ def squashed_sample(
 class SAC:
     metric_names = ("critic_loss", "actor_loss", "alpha", "alpha_loss", "entropy", "q_mean")
 
-    def __init__(self, obs_dim: int, box: ActionBox, cfg: Config):
+    def __init__(self, obs_dim: int, box: ActionBox, cfg: Config, device: torch.device | str):
+        self.device = torch.device(device)
         self.box = box
         self.gamma = cfg.critic.gamma
         self.entropy_bonus = cfg.critic.entropy_bonus
-        self.actor = GaussianActor(obs_dim, box.dim, cfg.actor.hidden)
+        self.actor = GaussianActor(obs_dim, box.dim, cfg.actor.hidden).to(self.device)
         self.actor_optim = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor.lr)
         self.critic = Critic(obs_dim, box.dim, cfg.critic.hidden, cfg.critic.lr,
-                             cfg.critic.polyak)
-        self.alpha = EntropyCoefficient(cfg.alpha, box.dim)
+                             cfg.critic.polyak, self.device)
+        self.alpha = EntropyCoefficient(cfg.alpha, box.dim, self.device)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
-        mean, log_std = self.actor(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))
+        s = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
+        mean, log_std = self.actor(s)
         if deterministic:
             action = torch.tanh(mean)
         else:
             action, _ = squashed_sample(mean, log_std, self.box.log_det)
-        return action.squeeze(0).numpy().astype(np.float32)
+        return action.squeeze(0).cpu().numpy().astype(np.float32)
 
     def update(self, batch: Batch) -> dict[str, float]:
         alpha = self.alpha.value

@@ -8,12 +8,18 @@ One run = one (config, seed). The loop: uniform random actions in the cube for t
 Determinism: the same config and seed on the same machine give byte-identical eval.csv and
 train.csv except the timing columns (fmer.runlog.TIMING_COLUMNS). Every random stream is
 derived from the seed: python ``random``, the loop's numpy Generator (random actions, replay
-sampling), torch's global RNG (network init, the agent's sampling), and the env resets — each
-training episode and each evaluation episode is reset with its own seed, a pure function of
-(run seed, episode number), so no env RNG state has to be carried across episodes.
+sampling), torch's generators (network init on the CPU, the agent's sampling on its device;
+fmer.device), and the env resets — each training episode and each evaluation episode is
+reset with its own seed, a pure function of (run seed, episode number), so no env RNG state
+has to be carried across episodes.
 
 Threads: ``torch.set_num_threads(cfg.train.threads)`` (default 1) is authoritative; it
 overrides OMP_NUM_THREADS for torch. Runs scale by running several processes, not threads.
+
+Device: ``train.device`` (``--device``) puts the agent on the CPU, a CUDA GPU, or the GPU when
+there is one (fmer.device); ``cuda`` without a GPU stops before anything is written. The
+determinism above is the CPU's; what holds on a GPU is in fmer.device. A checkpoint resumes
+on either device, and meta.json records each session's device.
 
 Resumption (see fmer.checkpoint): every ``train.checkpoint_every`` steps, and on SIGTERM/SIGINT,
 the loop saves agent, optimisers, RNG states, counters, the replay rows, the interval metric
@@ -56,6 +62,8 @@ from fmer import budgets
 from fmer.buffer import ReplayBuffer
 from fmer.checkpoint import Checkpointer, CheckpointError
 from fmer.config import (
+    DEVICES,
+    PLACEMENT_KEYS,
     VARIANTS,
     Config,
     ConfigError,
@@ -64,6 +72,7 @@ from fmer.config import (
     make_config,
     parse_overrides,
 )
+from fmer.device import describe, resolve_device, use_cuda_determinism
 from fmer.envs import ENV_NAMES_HELP, make_env, run_episode
 from fmer.nets import ActionBox
 from fmer.runlog import (
@@ -109,14 +118,16 @@ def derive_seed(seed: int, *keys: int) -> int:
 
 
 def make_agent(cfg: Config, obs_dim: int, box: ActionBox):
+    """The agent of ``cfg.algo`` on the device ``cfg.train.device`` names."""
+    device = resolve_device(cfg.train.device)
     if cfg.algo == "sac":
         from fmer.sac import SAC
 
-        return SAC(obs_dim, box, cfg)
+        return SAC(obs_dim, box, cfg, device)
     if cfg.algo == "fmer":
         from fmer.agent import FMER
 
-        return FMER(obs_dim, box, cfg)
+        return FMER(obs_dim, box, cfg, device)
     raise ConfigError(f"algo: no agent for {cfg.algo!r}")
 
 
@@ -216,6 +227,11 @@ class Trainer:
 
     # --- checkpoint --------------------------------------------------------------------------
     def state_dict(self, logs: dict[str, CsvLog], wall: float) -> dict:
+        rng = {"python": random.getstate(), "numpy": self.rng.bit_generator.state,
+               "torch": torch.get_rng_state()}
+        device = self.agent.device
+        if device.type == "cuda":  # the agent's sampling draws from the GPU's generator
+            rng["cuda"] = torch.cuda.get_rng_state(device)
         return {
             "config": self.cfg.flat(),
             "step": self.step,
@@ -228,16 +244,14 @@ class Trainer:
             "last_eval": self.last_eval,
             "wall": wall,
             "log_sizes": {name: log.size for name, log in logs.items()},
-            "rng": {"python": random.getstate(), "numpy": self.rng.bit_generator.state,
-                    "torch": torch.get_rng_state()},
+            "rng": rng,
             "agent": self.agent.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
         # a key added to the config since the checkpoint was saved had its default then
-        saved = {**Config().flat(), **state["config"]}
-        if saved != self.cfg.flat():
-            keys = diff(self.cfg, saved)
+        keys = diff(self.cfg, {**Config().flat(), **state["config"]}, ignore=PLACEMENT_KEYS)
+        if keys:
             raise CheckpointError(f"{self.checkpointer.dir}: saved with a different config "
                                   f"(differs in: {', '.join(keys)})")
         self.agent.load_state_dict(state["agent"])
@@ -255,6 +269,10 @@ class Trainer:
         random.setstate(state["rng"]["python"])
         self.rng.bit_generator.state = state["rng"]["numpy"]
         torch.set_rng_state(state["rng"]["torch"])
+        # A checkpoint from another device has no state for this one's generator, which then
+        # continues from its seed: the run goes on, no longer bit-identical to an unbroken one.
+        if self.agent.device.type == "cuda" and "cuda" in state["rng"]:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.agent.device)
 
     # --- evaluation --------------------------------------------------------------------------
     def evaluate(self) -> dict[str, Any]:
@@ -303,7 +321,8 @@ class Trainer:
                 progress.update()
 
                 if self.step >= t.learning_starts and len(self.buffer) >= t.batch_size:
-                    metrics = self.agent.update(self.buffer.sample(t.batch_size, self.rng))
+                    batch = self.buffer.sample(t.batch_size, self.rng, self.agent.device)
+                    metrics = self.agent.update(batch)
                     for name in self.metric_names:
                         value = metrics[name]
                         if not math.isfinite(value):
@@ -438,7 +457,7 @@ def _previous_run(out: Path, cfg: Config) -> dict | None:
     except (RunLogError, ConfigError) as exc:
         raise RunDirError(f"{out}: holds a run this version cannot read ({exc}); "
                           "choose another --out") from exc
-    keys = diff(cfg, old)
+    keys = diff(cfg, old, ignore=PLACEMENT_KEYS)
     if keys:
         raise RunDirError(f"{out}: holds a run with a different config (differs in: "
                           f"{', '.join(keys)}); choose another --out")
@@ -455,7 +474,10 @@ def _previous_run(out: Path, cfg: Config) -> dict | None:
 
 def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
           budget: str | None = None) -> Path:
-    """Train one run into ``out_dir``, resuming an unfinished run of the same config there."""
+    """Train one run into ``out_dir``, resuming an unfinished run of the same config there
+    (on any device: ``train.device`` is not part of what must match)."""
+    device = resolve_device(cfg.train.device)  # no GPU for `cuda`: stop before any work
+    use_cuda_determinism(device)
     out = Path(out_dir)
     if cfg.train.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ConfigError(f"train.tensorboard=true needs the optional extra: {TENSORBOARD_EXTRA}")
@@ -471,12 +493,12 @@ def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
             meta = {
                 "config": cfg.to_dict(), "variant": variant or cfg.algo, "budget": budget,
                 "seed": cfg.seed, "env": cfg.env, "algo": cfg.algo, "versions": _versions(),
-                "git": _git_state(), "host": socket.gethostname(), "started": _now(),
-                "resumes": [],
+                "git": _git_state(), "host": socket.gethostname(), "device": describe(device),
+                "started": _now(), "resumes": [],
             }
         else:
             meta["resumes"].append({"step": trainer.step, "time": _now(),
-                                    "host": socket.gethostname()})
+                                    "host": socket.gethostname(), "device": describe(device)})
         # pid: `fmer status` tells a live run from a killed one (on the same host)
         meta.update(status="running", ended=None, error=None, interrupted=False, sha256=None,
                     pid=os.getpid())
@@ -525,6 +547,8 @@ def resolve(args: argparse.Namespace) -> Config:
         run = budgets.run(budgets.load(args.budgets or budgets.DEFAULT_FILE), args.budget,
                           args.env, args.algo, args.seed)
         algo, overrides = run.algo, {**run.overrides, **overrides}
+    if args.device is not None:
+        overrides["train.device"] = args.device
     return make_config(args.env, algo, args.seed, overrides=overrides)
 
 
@@ -573,6 +597,9 @@ def add_parser(subparsers) -> None:
                    help=f"the workflow config holding the budgets (default: {budgets.DEFAULT_FILE} "
                         "of the working directory)")
     p.add_argument("--out", required=True, metavar="DIR", help="run directory")
+    p.add_argument("--device", choices=DEVICES,
+                   help="where the agent trains (train.device; default: cpu): cuda stops at "
+                        "once without a GPU, auto takes the GPU when there is one")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set actor.candidates=32 (repeatable)")
     p.set_defaults(func=_cli)

@@ -34,7 +34,7 @@ SMALL = {"actor.hidden": [64, 64], "critic.hidden": [64, 64]}
 
 def _agent(overrides=None, obs_dim=3, act_dim=1):
     cfg = make_config("Pendulum-v1", "fmer", 0, overrides={**SMALL, **(overrides or {})})
-    return FMER(obs_dim, ActionBox(-2 * np.ones(act_dim), 2 * np.ones(act_dim)), cfg)
+    return FMER(obs_dim, ActionBox(-2 * np.ones(act_dim), 2 * np.ones(act_dim)), cfg, "cpu")
 
 
 def _batch(obs_dim, act_dim, n=64, seed=0):

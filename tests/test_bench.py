@@ -86,6 +86,9 @@ def test_bad_arguments_are_refused():
         bench.interleaved({"f": lambda: None}, 0, 0, 1)
     with pytest.raises(ValueError, match="env"):
         bench.bench(envs=[], threads=[1])
+    # the generated page is the CPU's: a GPU bench prints and writes CSV only
+    proc = run_fmer("bench", "--device", "auto", "--markdown", "page.md")
+    assert proc.returncode == 2 and "--markdown writes the CPU page" in proc.stderr
 
 
 def test_flop_counter_counts_matmuls_forward_and_backward():

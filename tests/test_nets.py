@@ -7,7 +7,7 @@ from fmer.nets import Critic
 
 
 def test_candidates_scored_per_state_equal_the_repeated_rows():
-    critic = Critic(5, 3, [16, 16], 1e-3, 0.005)
+    critic = Critic(5, 3, [16, 16], 1e-3, 0.005, torch.device("cpu"))
     s, a = torch.randn(4, 5), torch.rand(4, 6, 3) * 2 - 1
     per_state = critic.min_q(s, a)
     rows = critic.min_q(s.repeat_interleave(6, dim=0), a.reshape(24, 3)).view(4, 6)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import TINY_NETS, popen_fmer, rows_without_timing, smoke_args
 
 from fmer.buffer import ReplayBuffer
@@ -103,6 +104,26 @@ def test_stopped_at_arbitrary_moments_then_resumed_gives_identical_logs(referenc
     assert not (out / "checkpoint").exists()
 
 
+@pytest.mark.parametrize("reference", ["sac"], indirect=True)  # the loop's part: one agent
+def test_stopped_on_one_device_setting_resumes_on_another(reference, tmp_path, monkeypatch):
+    """train.device says where a run trains, not what it is: a run stopped under --device cpu
+    resumes under --device auto (the CPU here) with the logs of a run never interrupted, and
+    meta.json records each session's device. (A GPU's sessions would not repeat the CPU's
+    bits; this machine has none, so auto is kept on the CPU wherever the test runs.)"""
+    algo, ref = reference
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "run"
+    code = _start_and_stop([*_args(out, algo), "--device", "cpu"], 4,
+                           lambda p: p.send_signal(signal.SIGTERM), 0.0)
+    assert code == 128 + signal.SIGTERM
+    assert main([*_args(out, algo), "--device", "auto"]) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["config"]["train"]["device"] == "cpu"  # what the run was started with
+    assert meta["device"] == {"type": "cpu"}
+    assert [r["device"] for r in meta["resumes"]] == [{"type": "cpu"}]
+    _assert_same_logs(out, ref)
+
+
 @pytest.fixture(scope="module")
 def killed_run(tmp_path_factory) -> Path:
     """An unfinished smoke-sized run with a committed checkpoint. Copy before changing."""
@@ -189,5 +210,5 @@ def test_buffer_chunks_restore_the_ring_exactly_after_wrapping(tmp_path):
     for k, v in buf.data.items():
         np.testing.assert_array_equal(restored.data[k], v, err_msg=k)
     rng1, rng2 = np.random.default_rng(0), np.random.default_rng(0)
-    b1, b2 = buf.sample(5, rng1), restored.sample(5, rng2)
+    b1, b2 = buf.sample(5, rng1, "cpu"), restored.sample(5, rng2, "cpu")
     assert all((getattr(b1, f) == getattr(b2, f)).all() for f in ("obs", "rewards"))

@@ -22,7 +22,7 @@ OBS_DIM = 3
 def _agent(act_low=(-2.0, -0.5), act_high=(2.0, 1.5), **overrides) -> SAC:
     torch.manual_seed(0)
     cfg = make_config("Pendulum-v1", "sac", 0, overrides=overrides)
-    return SAC(OBS_DIM, ActionBox(np.array(act_low), np.array(act_high)), cfg)
+    return SAC(OBS_DIM, ActionBox(np.array(act_low), np.array(act_high)), cfg, "cpu")
 
 
 def _batch(n=64, act_dim=2, terminated=0.0, seed=0) -> Batch:

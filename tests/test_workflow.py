@@ -208,6 +208,7 @@ def write_config(tmp_path: Path, change) -> Path:
     (lambda b: b.update(overrides={"Hopper-v5": {"temperature.fixd": 0.1}}),
      ["budgets.smoke.overrides.Hopper-v5", "temperature.fixd"]),
     (lambda b: b.update(set={"temperature.fixed": -1.0}), ["temperature.fixed"]),
+    (lambda b: b.update(set={"train.device": "cuda"}), ["train.device", "device=cuda"]),
 ])
 def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, change, names):
     bad = write_config(tmp_path, change)
@@ -231,6 +232,64 @@ def test_lint_reports_nothing():
                           text=True, timeout=120, cwd=REPO)
     assert proc.returncode == 0
     assert "Lints for" not in proc.stdout + proc.stderr
+
+
+# Stand-ins for SLURM's commands: sbatch records its arguments and "submits" job 4242; the
+# others answer as an idle cluster with one account, "a", would.
+FAKE_SLURM = {
+    "sbatch": 'echo "$@" >> "$FAKE_SBATCH_LOG"\ncat > /dev/null\necho 4242',
+    "sacctmgr": "echo a", "sinfo": "", "squeue": "", "sacct": "", "scontrol": "",
+    "scancel": "",
+}
+GPU_PROFILE = REPO / "workflow" / "profiles" / "slurm-gpu"
+
+
+def test_gpu_profile_submits_runs_in_fours_sharing_one_gpu(tmp_path):
+    """The smoke budget's five Hopper runs through the GPU profile, with `device=cuda`, as
+    docs/cluster.md has users run the paper budget: sbatch is asked for one GPU per group of
+    four runs (their memory, one CPU each), and the rest in a group of one. sbatch is a fake
+    that records its arguments; snakemake is stopped once both groups are submitted."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in FAKE_SLURM.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\nexit 0\n")
+        (bin_dir / name).chmod(0o755)
+    log = tmp_path / "sbatch.log"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "FAKE_SBATCH_LOG": str(log),
+           "PATH": os.pathsep.join([str(bin_dir), str(SNAKEMAKE.parent), os.environ["PATH"]])}
+    runs = budgets.select(budgets.runs(CONFIG, "smoke"), envs=["Hopper-v5"])
+    assert len(runs) == 5
+    cmd = [str(SNAKEMAKE), "-s", str(SNAKEFILE), "-d", str(tmp_path / "work"),
+           *(f"{r.path}/meta.json" for r in runs), "--profile", str(GPU_PROFILE),
+           "--config", "budget=smoke", "device=cuda",
+           "--default-resources", "slurm_account=a", "slurm_partition=gpu"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    try:
+        while not (log.exists() and len(log.read_text().splitlines()) == 2):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+            time.sleep(0.2)
+    finally:
+        proc.kill()  # it would wait for the fake jobs to end; nothing real was started
+        proc.communicate(timeout=60)
+    calls = sorted(log.read_text().splitlines(), key=lambda c: -c.count("train:budget="))
+    assert [c.count("train:budget=smoke,env=Hopper-v5") for c in calls] == [4, 1]
+    for call, runs_in_job in zip(calls, (4, 1), strict=True):
+        assert " --gres=gpu:1 " in call, call
+        assert f" --cpus-per-task={runs_in_job} " in call, call
+        assert f" --mem {runs_in_job * 1100} " in call, call  # 1100 MB per smoke run
+        assert "--config 'budget=smoke' 'device=cuda'" in call, call
+
+
+@pytest.mark.parametrize("device, gres", [("cpu", False), ("cuda", True)])
+def test_the_device_reaches_every_run_and_only_cuda_runs_ask_for_a_gpu(tmp_path, device, gres):
+    proc = snakemake(tmp_path, "-n", "--cores", "1", "--config", "budget=smoke",
+                     f"device={device}", timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    trains = planned_jobs(proc)["train"]
+    assert proc.stdout.count(f" --device {device} ") == trains
+    assert proc.stdout.count("gres=gpu:1") == (trains if gres else 0)
 
 
 def test_dry_run_of_each_named_target_schedules_only_its_runs(tmp_path):

@@ -39,6 +39,7 @@ def load_agent(run_dir: str | Path):
         raise ValueError(f"{run_dir}: no checkpoint/ to load the agent from; it is kept only "
                          "with train.keep_checkpoint=true (delete the run to train it again)")
     cfg = config_from_dict(meta["config"])
+    cfg.train.device = "cpu"  # samples are drawn on the CPU, whatever device trained the run
     env = make_env(cfg.env)
     box = ActionBox(env.action_space.low, env.action_space.high)
     agent = make_agent(cfg, env.observation_space.shape[0], box)

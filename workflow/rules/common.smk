@@ -19,6 +19,11 @@ _path = os.environ["PATH"]
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), _path])
 
 BUDGET = config["budget"]
+# Runs on `cuda` or `auto` may train on a GPU: each asks SLURM for one (GPU_GRES) and takes a
+# `gpu_runs` unit. That resource is local: SLURM's GPU jobs each get their own pool of it (a
+# group of runs sharing one GPU), a workstation's runs share one pool (its GPU).
+WANTS_GPU = config["device"] != "cpu"
+GPU_GRES = "gpu:1"
 try:
     budgets.budget_config(config, BUDGET)
     for _name in config["budgets"]:

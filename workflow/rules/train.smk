@@ -29,6 +29,13 @@ rule train:
     resources:
         mem_mb=lambda wc: cost.mem_mb(lookup_run(wc)),
         runtime=lambda wc: cost.runtime_minutes(lookup_run(wc)),
+        # where the run trains: a resource, not a param, so that moving the grid to a GPU
+        # retrains no complete run (params are a rerun trigger)
+        device=config["device"],
+        # A run that may use a GPU asks SLURM for one through the plugin's `gres`: a string,
+        # so that a group job of runs sharing a GPU asks for one (an int `gpu` would be summed).
+        gres=lambda wc: GPU_GRES if WANTS_GPU else None,
+        gpu_runs=lambda wc: 1 if WANTS_GPU else 0,
     conda:
         "../envs/fmer.yaml"
     shell:
@@ -36,7 +43,8 @@ rule train:
         # run (leaving no lock file behind), fmer verify accepts it, and the move goes ahead
         # (tests/test_workflow.py runs this case).
         "{{ fmer train --budgets {params.budgets} --budget {wildcards.budget} --env {wildcards.env}"
-        " --algo {wildcards.variant} --seed {wildcards.seed} --out {params.run}/.train > {log} 2>&1"
+        " --algo {wildcards.variant} --seed {wildcards.seed} --device {resources.device}"
+        " --out {params.run}/.train > {log} 2>&1"
         " || fmer verify {params.run}/.train >> {log} 2>&1; }}"
         " && mv {params.run}/.train/* {params.run}/ && rmdir {params.run}/.train"
 

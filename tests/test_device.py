@@ -1,0 +1,170 @@
+"""train.device on a machine without a GPU: how a device is chosen, and that every tensor of
+an update is made on the agent's device.
+
+A tensor that a factory (``torch.randn``, ``torch.zeros``, ...) makes without a ``device`` lands
+on the CPU, where a CUDA agent then fails or copies silently; on this CPU-only machine such a
+tensor is on the right device by luck. So the audit below fails on the call itself, not on
+where its result lands, and ``meta`` (a device with shapes but no data) stands in for a GPU
+where the agents are built and loaded. On a machine with a GPU the audit runs there too
+(docs/cluster.md, "Checking a GPU node"); until then the CUDA path is untested on real
+hardware.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
+from fmer.bench import random_batch
+from fmer.buffer import ReplayBuffer
+from fmer.cli import main
+from fmer.config import ConfigError, make_config
+from fmer.device import resolve_device
+from fmer.nets import ActionBox
+from fmer.train import make_agent
+
+OBS, ACT = 5, 2
+CHEAP = {"actor.hidden": [8, 8], "critic.hidden": [8, 8], "actor.candidates": 4,
+         "actor.flow_steps": 2, "train.batch_size": 16}
+# The code paths of an update that make tensors: the closed-form divergence, autograd's
+# (3 hidden layers) with the Jacobian's identity or Hutchinson's probes, the exact log-det,
+# the critic target without the entropy term, SAC.
+AGENTS = {
+    "fmer": ("fmer", {}),
+    "fmer-3-layers-exact-logdet": ("fmer", {"actor.hidden": [8, 8, 8],
+                                            "entropy.divergence": "exact",
+                                            "entropy.logdet": "exact"}),
+    "fmer-3-layers-hutchinson": ("fmer", {"actor.hidden": [8, 8, 8]}),
+    "fmer-no-entropy": ("fmer-no-entropy", {}),
+    "sac": ("sac", {}),
+}
+DEVICES_HERE = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+# torch's tensor factories: without ``device=`` each makes a CPU tensor
+FACTORIES = {torch.randn, torch.rand, torch.randint, torch.randperm, torch.zeros, torch.ones,
+             torch.empty, torch.full, torch.eye, torch.arange, torch.linspace, torch.tensor,
+             torch.as_tensor, torch.scalar_tensor}
+
+
+def _agent(name: str, device: str):
+    algo, overrides = AGENTS[name]
+    real = device in DEVICES_HERE
+    cfg = make_config("Pendulum-v1", algo, 0, overrides={
+        **CHEAP, **overrides, "train.device": device if real else "cpu"})
+    torch.manual_seed(0)
+    agent = make_agent(cfg, OBS, ActionBox(-np.ones(ACT), np.ones(ACT)))
+    # make_agent resolves only the devices train.device names; the agents take any
+    return agent if real else type(agent)(OBS, agent.box, cfg, device)
+
+
+class FactoryAudit(TorchFunctionMode):
+    """Every tensor factory called without ``device=``, by name."""
+
+    def __init__(self):
+        super().__init__()
+        self.undeviced: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in FACTORIES and "device" not in kwargs:
+            self.undeviced.append(func.__name__)
+        return func(*args, **kwargs)
+
+
+class DeviceAudit(TorchDispatchMode):
+    """The devices of every tensor that every op reads or writes, but for 0-dim tensors: torch
+    keeps some host scalars beside any device itself (Adam's step count)."""
+
+    def __init__(self):
+        super().__init__()
+        self.devices: set[torch.device] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for leaf in tree_leaves((args, kwargs, out)):
+            if isinstance(leaf, torch.Tensor) and leaf.dim() > 0:
+                self.devices.add(leaf.device)
+        return out
+
+
+def _device_types(tensors) -> set[str]:
+    return {t.device.type for t in tensors}
+
+
+@pytest.mark.parametrize("device", DEVICES_HERE)
+@pytest.mark.parametrize("name", AGENTS)
+def test_every_tensor_of_an_update_and_an_action_is_made_on_the_agents_device(name, device):
+    agent = _agent(name, device)
+    batch = random_batch(OBS, ACT, CHEAP["train.batch_size"], torch.Generator().manual_seed(0))
+    batch = type(batch)(**{k: v.to(agent.device) for k, v in vars(batch).items()})
+    obs = np.zeros(OBS, np.float32)
+    with FactoryAudit() as factories:
+        with DeviceAudit() as ops:  # act() copies an observation in and an action out
+            agent.update(batch)
+        agent.act(obs, deterministic=False)
+        action = agent.act(obs, deterministic=True)
+    assert factories.undeviced == [], f"made without device=: {factories.undeviced}"
+    assert {d.type for d in ops.devices} == {agent.device.type}
+    assert isinstance(action, np.ndarray) and action.shape == (ACT,)
+
+
+@pytest.mark.parametrize("name", ["fmer", "sac"])
+def test_agents_live_on_their_device_and_load_a_state_saved_on_another(name):
+    """Built on ``meta``, every network, target, α and optimiser state is there; a state saved
+    on the CPU (as every checkpoint is read) loads onto it."""
+    trained = _agent(name, "cpu")
+    trained.update(random_batch(OBS, ACT, 16, torch.Generator().manual_seed(0)))
+    agent = _agent(name, "meta")
+    nets = [m for m in vars(agent).values() if isinstance(m, torch.nn.Module)]
+    nets += [agent.critic.q, agent.critic.target]
+    assert len(nets) == 3
+    tensors = [t for net in nets for t in (*net.parameters(), *net.buffers())]
+    assert _device_types([*tensors, agent.log_alpha]) == {"meta"}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*copying from a non-meta parameter")
+        agent.load_state_dict(trained.state_dict())
+    optimisers = [agent.actor_optim, agent.critic.optim, agent.alpha_optim]
+    moments = [v for opt in optimisers for state in opt.state.values()
+               for k, v in state.items() if k != "step"]  # Adam keeps its step count on the CPU
+    assert moments and _device_types(moments) == {"meta"}
+
+
+def test_the_buffer_hands_its_batch_to_the_device():
+    buf = ReplayBuffer(OBS, ACT, capacity=8)
+    for t in range(8):
+        buf.add(np.full(OBS, t), np.zeros(ACT), 1.0, np.full(OBS, t + 1), False)
+    batch = buf.sample(4, np.random.default_rng(0), "meta")
+    assert _device_types(vars(batch).values()) == {"meta"}
+    assert buf.data["obs"].shape == (8, OBS)  # the ring itself stays in host memory
+
+
+def test_cpu_and_auto_without_a_gpu_resolve_to_the_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("cpu") == resolve_device("auto") == torch.device("cpu")
+
+
+def test_auto_takes_the_gpu_when_torch_sees_one(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == resolve_device("cuda") == torch.device("cuda")
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_cuda_without_a_gpu_stops_before_any_work(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "run"
+    assert main(["train", "--env", "Pendulum-v1", "--algo", "sac", "--seed", "0",
+                 "--out", str(out), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("fmer train: error: train.device: 'cuda', but ") and "--device cpu" in err
+    assert len(err.splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_an_unknown_device_is_named():
+    with pytest.raises(ConfigError, match="train.device: must be one of cpu, cuda, auto"):
+        make_config("Pendulum-v1", "sac", 0, overrides={"train.device": "tpu"})
