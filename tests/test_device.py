@@ -124,11 +124,11 @@ def test_agents_live_on_their_device_and_load_a_state_saved_on_another(name):
     nets += [agent.critic.q, agent.critic.target]
     assert len(nets) == 3
     tensors = [t for net in nets for t in (*net.parameters(), *net.buffers())]
-    assert _device_types([*tensors, agent.log_alpha]) == {"meta"}
+    assert _device_types([*tensors, agent.alpha.log_alpha]) == {"meta"}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*copying from a non-meta parameter")
         agent.load_state_dict(trained.state_dict())
-    optimisers = [agent.actor_optim, agent.critic.optim, agent.alpha_optim]
+    optimisers = [agent.actor_optim, agent.critic.optim, agent.alpha.optim]
     moments = [v for opt in optimisers for state in opt.state.values()
                for k, v in state.items() if k != "step"]  # Adam keeps its step count on the CPU
     assert moments and _device_types(moments) == {"meta"}
