@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import shutil
@@ -170,14 +171,21 @@ def test_tables_set_ours_beside_the_papers(runs, tmp_path):
 
 def test_grid_of_each_budget():
     mini = budgets.runs(CONFIG, "mini")
-    assert len(mini) == len({(r.env, r.variant, r.seed) for r in mini}) == 66
+    assert len(mini) == len({(r.env, r.variant, r.seed) for r in mini}) == 60
+    assert {r.env for r in mini} == {"Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "kitchen-1",
+                                     MULTIGOAL}
+    assert {r.env for r in mini if r.variant == "fmer-top1"} == {"Hopper-v5", "HalfCheetah-v5"}
+    assert {r.overrides["train.total_steps"] for r in mini} == {20000}
     assert len(budgets.runs(CONFIG, "smoke")) == 9
     for run in mini:
         tokens = shlex.split(run.set_args())
         assert set(tokens[0::2]) == {"--set"}
         assert parse_overrides(tokens[1::2]) == run.overrides
     multigoal = budgets.select(mini, envs=[MULTIGOAL])[0].overrides
-    assert multigoal["train.total_steps"] == 5000 and multigoal["train.keep_checkpoint"]
+    assert multigoal["train.keep_checkpoint"]
+    # -dim(A) + ln(4 goals), the same for FMER and SAC (paper/README.md)
+    for run in budgets.select([*mini, *budgets.runs(CONFIG, "paper")], envs=[MULTIGOAL]):
+        assert run.config().alpha.target_entropy == pytest.approx(-2 + math.log(4), abs=1e-4)
     with pytest.raises(ConfigError, match="budgets.mini.overrides.Hopper-v5.*temperature.fxd"):
         bad = {**CONFIG, "budgets": {**CONFIG["budgets"], "mini": {
             **CONFIG["budgets"]["mini"], "overrides": {"Hopper-v5": {"temperature.fxd": 1}}}}}
