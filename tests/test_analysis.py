@@ -20,7 +20,7 @@ import pytest
 from rliable import metrics
 
 from fmer import budgets
-from fmer.analysis import cli, cost, figures, plot, rollouts, stats, status, tables
+from fmer.analysis import cli, cost, figures, plot, rollouts, stats, status, tables, verdicts
 from fmer.analysis.aggregate import aggregate, coverage_note, parse_run_path
 from fmer.checkpoint import Checkpointer
 from fmer.cli import main as cli_main
@@ -167,6 +167,28 @@ def test_tables_set_ours_beside_the_papers(runs, tmp_path):
     assert "(n=2)" in text and "smoke, 300 steps" in text
     assert "4 of 4 runs complete" in text
     assert r"\begin{tabular}" in tex.read_text()
+
+
+def test_verdict_table_on_tiny_real_runs(runs, tmp_path):
+    shutil.copytree(runs / MULTIGOAL, tmp_path / MULTIGOAL)
+    dirs = run_dirs(tmp_path)
+    for d in dirs:
+        rollouts.action_samples(d, 50).to_csv(d / "samples.csv", index=False)
+    summary, completeness = aggregate(dirs, "smoke")
+    df = verdicts.verdict_rows(summary, completeness).set_index("claim")
+    assert len(df) == 7
+    numbers = "numbers (95% CI, n = pairs)"
+    multi = df.loc["FMER's policy is multimodal (multigoal-2d)"]
+    assert multi["our runs"] in (verdicts.SUPPORTS, verdicts.CONTRADICTS, verdicts.CANNOT_TELL)
+    assert "FMER [" in multi[numbers] and "(n=2)" in multi[numbers]
+    cost = df.loc["training cost comparable to SAC's"]
+    assert "(n=2)" in cost[numbers] and "300 steps vs the paper's 1,000,000" in cost["budget gap"]
+    assert df.loc["ESS tuning of τ helps", "our runs"] == "cannot tell (n=0)"
+    md, _ = tables.write(summary, completeness, pd.DataFrame(
+        columns=["table", "benchmark", "setting", "method", "metric", "value"]), "smoke",
+        tmp_path / "results")
+    assert "## Verdicts, one per paper claim" in md.read_text()
+    assert verdicts.RULES.splitlines()[0] in md.read_text()
 
 
 def test_grid_of_each_budget():
