@@ -14,6 +14,7 @@ from fmer.multigoal import GOALS
     (-0.1, 0.5, 3, 0.0, v.CANNOT_TELL),
     (-0.05, 0.2, 3, -0.1, v.SUPPORTS),  # non-inferiority margin
     (np.nan, np.nan, 0, 0.0, "cannot tell (n=0)"),
+    (0.1, 0.1, 1, 0.0, v.CANNOT_TELL),  # one pair decides nothing
 ])
 def test_generic_rule(low, high, n, threshold, expected):
     assert v.verdict(low, high, n, threshold) == expected
@@ -27,6 +28,7 @@ def test_both_and_multimodal_rules():
     assert v.multimodal_verdict([1, 1, 0]) == v.CONTRADICTS
     assert v.multimodal_verdict([1, 2, 1]) == v.CANNOT_TELL
     assert v.multimodal_verdict([]) == "cannot tell (n=0)"
+    assert v.multimodal_verdict([3]) == v.CANNOT_TELL
 
 
 def test_modes_counts_goal_directions_with_a_tenth_of_the_samples():

@@ -24,6 +24,7 @@ MARGIN = -0.10  # "competitive": FMER's max return at least 90% of SAC's
 COST_LIMIT = 2.0  # "comparable cost": FMER's wall time at most 2x SAC's [ours]
 MODE_SHARE = 0.10  # a goal direction counts as a mode with >= 10% of the start-state samples
 START = (0.0, 0.0)
+MIN_N = 2  # fewer pairs (or seeds) decide nothing: one pair's bootstrap interval has no width
 
 RULES = f"""\
 Rules, fixed before any FMER `mini` result was read (only multigoal seed 0 existed). A
@@ -35,7 +36,10 @@ paper's statistic, the maximum over evaluations of the mean return, as a relativ
 completed / N × 100), as a difference in points.
 
 - **Generic rule.** *supports* if the interval lies above the threshold, *contradicts* if it
-  lies below, otherwise *cannot tell*; no pairs: *cannot tell (n=0)*. Threshold 0 unless named.
+  lies below, otherwise *cannot tell*; no pairs: *cannot tell (n=0)*; fewer than {MIN_N} pairs
+  (or seeds, for multimodality): *cannot tell* (added after the first page showed a verdict
+  from one pair, whose interval has no width; it favours neither side). Threshold 0 unless
+  named.
 - FrankaKitchen superiority: FMER − SAC, success points.
 - Competitive MuJoCo returns: FMER − SAC relative, threshold {MARGIN:+.0%} (non-inferiority
   margin [ours]: at least 90% of SAC's return).
@@ -58,8 +62,10 @@ completed / N × 100), as a difference in points.
 
 def verdict(low: float, high: float, n: int, threshold: float = 0.0) -> str:
     """The generic rule: the interval [low, high] against ``threshold``; n = pairs."""
-    if n == 0 or not np.isfinite(low) or not np.isfinite(high):
-        return f"{CANNOT_TELL} (n=0)" if n == 0 else CANNOT_TELL
+    if n == 0:
+        return f"{CANNOT_TELL} (n=0)"
+    if n < MIN_N or not np.isfinite(low) or not np.isfinite(high):
+        return CANNOT_TELL
     if low > threshold:
         return SUPPORTS
     if high < threshold:
@@ -91,6 +97,8 @@ def modes(actions: np.ndarray, share: float = MODE_SHARE) -> int:
 def multimodal_verdict(mode_counts: list[int]) -> str:
     if not mode_counts:
         return f"{CANNOT_TELL} (n=0)"
+    if len(mode_counts) < MIN_N:
+        return CANNOT_TELL
     if all(m >= 2 for m in mode_counts):
         return SUPPORTS
     if all(m <= 1 for m in mode_counts):
@@ -138,8 +146,9 @@ def _per_run(summary: pd.DataFrame, metric: str, which: str) -> pd.DataFrame:
 def _gap(values: pd.DataFrame, variants, envs) -> str:
     hit = values[values["variant"].isin(variants) & values["env"].isin(envs)]
     steps = sorted({int(s) for s in hit["total_steps"]})
-    ours = "/".join(f"{s:,}" for s in steps) if steps else "no runs"
-    return f"{ours} steps vs the paper's {PAPER_STEPS:,}"
+    if not steps:
+        return f"no runs yet; the paper: {PAPER_STEPS:,} steps"
+    return f"{'/'.join(f'{s:,}' for s in steps)} steps vs the paper's {PAPER_STEPS:,}"
 
 
 def _fmt(ci, n, unit) -> str:
