@@ -205,6 +205,17 @@ def load_run(run_dir: str | Path):
 
 
 def _cli(args) -> int:
+    if args.rerun is not None or args.steps is not None:
+        if args.rerun is None or args.run_dirs:
+            print("fmer verify: --rerun takes one RUN_DIR and no others; --steps needs --rerun",
+                  file=sys.stderr)
+            return 2
+        from fmer.rerun import cli
+
+        return cli(args.rerun, args.steps)
+    if not args.run_dirs:
+        print("fmer verify: name at least one RUN_DIR (or --rerun RUN_DIR)", file=sys.stderr)
+        return 2
     bad = 0
     for run_dir in args.run_dirs:
         problems = verify_run(run_dir)
@@ -227,9 +238,18 @@ def add_parser(subparsers) -> None:
         "verify", help="check that run directories are complete and their logs intact",
         description="Exit non-zero, naming each bad file, if a run is not marked complete, "
                     "a log is missing, truncated or edited (sha256 in meta.json), or its "
-                    "step column is not strictly increasing.",
+                    "step column is not strictly increasing. With --rerun: train the run "
+                    "again from its meta.json in a temporary directory and compare its logs "
+                    "row by row, timing columns aside; exit 0 ('identical') or 1 naming the "
+                    "first differing row and column (fmer/rerun.py). The shipped results/mini "
+                    "SAC logs predate the change of SAC's alpha loss and differ until rerun.",
         **examples("fmer verify runs/hopper",
-                   "fmer verify results/mini/*/*/seed*"),
+                   "fmer verify results/mini/*/*/seed*",
+                   "fmer verify --rerun results/mini/Hopper-v5/fmer/seed0 --steps 6000"),
     )
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR")
+    p.add_argument("--rerun", metavar="RUN_DIR",
+                   help="retrain this run from its meta.json and compare its logs")
+    p.add_argument("--steps", type=int, metavar="N",
+                   help="with --rerun: train and compare only up to step N")
     p.set_defaults(func=_cli)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import shutil
@@ -19,7 +20,7 @@ import pytest
 from rliable import metrics
 
 from fmer import budgets
-from fmer.analysis import cli, cost, figures, plot, rollouts, stats, status, tables
+from fmer.analysis import cli, cost, figures, plot, rollouts, stats, status, tables, verdicts
 from fmer.analysis.aggregate import aggregate, coverage_note, parse_run_path
 from fmer.checkpoint import Checkpointer
 from fmer.cli import main as cli_main
@@ -168,16 +169,45 @@ def test_tables_set_ours_beside_the_papers(runs, tmp_path):
     assert r"\begin{tabular}" in tex.read_text()
 
 
+def test_verdict_table_on_tiny_real_runs(runs, tmp_path):
+    shutil.copytree(runs / MULTIGOAL, tmp_path / MULTIGOAL)
+    dirs = run_dirs(tmp_path)
+    for d in dirs:
+        rollouts.action_samples(d, 50).to_csv(d / "samples.csv", index=False)
+    summary, completeness = aggregate(dirs, "smoke")
+    df = verdicts.verdict_rows(summary, completeness).set_index("claim")
+    assert len(df) == 7
+    numbers = "numbers (95% CI, n = pairs)"
+    multi = df.loc["FMER's policy is multimodal (multigoal-2d)"]
+    assert multi["our runs"] in (verdicts.SUPPORTS, verdicts.CONTRADICTS, verdicts.CANNOT_TELL)
+    assert "FMER [" in multi[numbers] and "(n=2)" in multi[numbers]
+    cost = df.loc["training cost comparable to SAC's"]
+    assert "(n=2)" in cost[numbers] and "300 steps vs the paper's 1,000,000" in cost["budget gap"]
+    assert df.loc["ESS tuning of τ helps", "our runs"] == "cannot tell (n=0)"
+    md, _ = tables.write(summary, completeness, pd.DataFrame(
+        columns=["table", "benchmark", "setting", "method", "metric", "value"]), "smoke",
+        tmp_path / "results")
+    assert "## Verdicts, one per paper claim" in md.read_text()
+    assert verdicts.RULES.splitlines()[0] in md.read_text()
+
+
 def test_grid_of_each_budget():
     mini = budgets.runs(CONFIG, "mini")
-    assert len(mini) == len({(r.env, r.variant, r.seed) for r in mini}) == 66
+    assert len(mini) == len({(r.env, r.variant, r.seed) for r in mini}) == 60
+    assert {r.env for r in mini} == {"Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "kitchen-1",
+                                     MULTIGOAL}
+    assert {r.env for r in mini if r.variant == "fmer-top1"} == {"Hopper-v5", "HalfCheetah-v5"}
+    assert {r.overrides["train.total_steps"] for r in mini} == {20000}
     assert len(budgets.runs(CONFIG, "smoke")) == 9
     for run in mini:
         tokens = shlex.split(run.set_args())
         assert set(tokens[0::2]) == {"--set"}
         assert parse_overrides(tokens[1::2]) == run.overrides
     multigoal = budgets.select(mini, envs=[MULTIGOAL])[0].overrides
-    assert multigoal["train.total_steps"] == 5000 and multigoal["train.keep_checkpoint"]
+    assert multigoal["train.keep_checkpoint"]
+    # -dim(A) + ln(4 goals), the same for FMER and SAC (paper/README.md)
+    for run in budgets.select([*mini, *budgets.runs(CONFIG, "paper")], envs=[MULTIGOAL]):
+        assert run.config().alpha.target_entropy == pytest.approx(-2 + math.log(4), abs=1e-4)
     with pytest.raises(ConfigError, match="budgets.mini.overrides.Hopper-v5.*temperature.fxd"):
         bad = {**CONFIG, "budgets": {**CONFIG["budgets"], "mini": {
             **CONFIG["budgets"]["mini"], "overrides": {"Hopper-v5": {"temperature.fxd": 1}}}}}

@@ -85,3 +85,37 @@ def test_verify_cli_names_each_bad_run_and_fails(smoke_run, tmp_path):
     assert f"{unfinished}: run is not marked complete" in proc.stderr
     assert str(tmp_path / "empty" / "meta.json") in proc.stderr
     assert "3 of 4 run(s) failed" in proc.stderr
+
+
+def test_rerun_of_a_run_is_identical_and_an_edited_copy_differs(smoke_run, tmp_path, capsys):
+    assert main(["verify", "--rerun", str(smoke_run)]) == 0
+    assert f"identical: {smoke_run}" in capsys.readouterr().out
+    edited = _copy(smoke_run, tmp_path)
+    path = edited / "eval.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    assert lines[1].startswith("150,")
+    fields = lines[1].split(",")
+    fields[EVAL_COLUMNS.index("return_mean")] = "12345.0"
+    lines[1] = ",".join(fields)
+    path.write_text("".join(lines))
+    # 200: the shortened run evaluates at its last step, which the original does not
+    assert main(["verify", "--rerun", str(edited), "--steps", "200"]) == 1
+    err = capsys.readouterr().err
+    assert "differs:" in err and "eval.csv: step 150, column return_mean" in err
+    assert "'12345.0'" in err
+
+
+def test_compare_logs_names_a_missing_row_and_ignores_timing(smoke_run, tmp_path):
+    from fmer.rerun import compare_logs
+
+    other = _copy(smoke_run, tmp_path)
+    path = other / "train.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    header = lines[0].rstrip("\n").split(",")
+    fields = lines[-1].rstrip("\n").split(",")
+    fields[header.index("updates_per_s")] = "1.0"  # timing: not compared
+    path.write_text("".join(lines[:-2]) + ",".join(fields) + "\n")  # and a row dropped
+    step = lines[-2].split(",")[0]
+    assert compare_logs(smoke_run, other) == (f"train.csv: step {step}: "
+                                              "a row in the shipped log only")
+    assert compare_logs(smoke_run, smoke_run) is None

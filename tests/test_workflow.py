@@ -292,19 +292,46 @@ def test_the_device_reaches_every_run_and_only_cuda_runs_ask_for_a_gpu(tmp_path,
     assert proc.stdout.count("gres=gpu:1") == (trains if gres else 0)
 
 
+def planned_trainings(proc: subprocess.CompletedProcess) -> set[tuple[str, str, int]]:
+    """(env, variant, seed) of each train job of a dry run."""
+    lines = proc.stdout.splitlines()
+    out = set()
+    for i, line in enumerate(lines):
+        if line.strip() == "rule train:":
+            where = next(x for x in lines[i + 1:] if "wildcards:" in x).split("wildcards: ")[1]
+            w = dict(part.split("=", 1) for part in where.split(", "))
+            out.add((w["env"], w["variant"], int(w["seed"])))
+    return out
+
+
 def test_dry_run_of_each_named_target_schedules_only_its_runs(tmp_path):
     def trains(target):
         proc = snakemake(tmp_path, "-n", target, "--cores", "2", "--config", "budget=mini",
                          timeout=120)
         assert proc.returncode == 0, proc.stderr[-2000:]
-        return planned_jobs(proc).get("train", 0)
+        assert planned_jobs(proc).get("train", 0) == len(planned_trainings(proc))
+        return planned_trainings(proc)
 
     mini = budgets.runs(CONFIG, "mini")
-    assert trains("all") == len(mini)
-    assert trains("kitchen") == len(budgets.select(mini, envs=KITCHEN_BENCHMARKS))
-    assert trains("ablation_tanh") == len(budgets.select(mini, variants=("fmer", "fmer-no-tanh")))
-    assert trains("hopper") == len(budgets.select(mini, envs=["Hopper-v5"]))
-    assert trains("figures") == 0
+
+    def grid(envs, variants):  # what each target's figures draw, written out
+        return {(r.env, r.variant, r.seed) for r in budgets.select(mini, envs, variants)}
+
+    ablation_envs = ["Hopper-v5", "HalfCheetah-v5"]
+    mujoco = ["Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Humanoid-v5"]
+    expected = {
+        "all": grid(None, None),
+        "mujoco": grid(mujoco, ("fmer", "sac")),
+        "kitchen": grid(KITCHEN_BENCHMARKS, ("fmer", "sac")),
+        "ablation_tanh": grid(ablation_envs, ("fmer", "fmer-no-tanh")),
+        "ablation_ess": grid(ablation_envs, ("fmer", "fmer-no-ess")),
+        "ablation": grid(ablation_envs, budgets.ABLATION),
+        "hopper": grid(["Hopper-v5"], None),
+        "figures": set(),
+    }
+    assert len(expected["all"]) == len(mini) and len(expected["ablation_tanh"]) == 12
+    for target, runs in expected.items():
+        assert trains(target) == runs, target
 
 
 def test_defaults_study_plans_exactly_the_defaults_budgets_runs_and_is_not_in_all(tmp_path):

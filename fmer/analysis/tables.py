@@ -4,7 +4,8 @@ MuJoCo: the maximum over evaluations of the mean return (the paper's statistic) 
 return. FrankaKitchen: the paper's "success rate" = mean tasks completed / N x 100, at the final
 evaluation. Each of our cells is a mean over seeds with its 95% stratified-bootstrap interval,
 the seed count beside it; the budget (steps) heads our columns. Runs that are not complete are
-counted in a note, never filled in.
+counted in a note, never filled in. The Markdown page ends with a verdict per paper claim
+(fmer.analysis.verdicts).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from fmer import markdown
-from fmer.analysis import stats
+from fmer.analysis import stats, verdicts
 from fmer.analysis.aggregate import counts
 from fmer.envs import KITCHEN_BENCHMARKS, KITCHEN_TASKS, MUJOCO_BENCHMARKS
 
@@ -122,6 +123,7 @@ def write(summary: pd.DataFrame, completeness: pd.DataFrame, reported: pd.DataFr
     for caption, df in tables:
         md += [f"## {caption}", "", markdown.table(df.columns, df.itertuples(index=False)), ""]
         tex.append(to_latex(df, f"{caption}. {note}"))
+    md += verdicts.section(summary, completeness)
     paths = [out.with_name(out.name + ".md"), out.with_name(out.name + ".tex")]
     paths[0].write_text("\n".join(md))
     paths[1].write_text("\n".join(tex))

@@ -1,30 +1,30 @@
 # Named targets besides `all` (see workflow/README.md). All act on the budget `budget`.
 
 
+# Each of these runs only what its figures draw (common.smk, figures_of).
 rule mujoco:
     input:
-        target_inputs(MUJOCO_BENCHMARKS, figures=[*curves(MUJOCO_BENCHMARKS), "iqm"]),
+        figure_inputs([*curves(MUJOCO_BENCHMARKS), "iqm"]),
 
 
 rule kitchen:
     input:
-        target_inputs(KITCHEN_BENCHMARKS, figures=[*curves(KITCHEN_BENCHMARKS), "kitchen"]),
+        figure_inputs([*curves(KITCHEN_BENCHMARKS), "kitchen"]),
 
 
 rule ablation_tanh:
     input:
-        target_inputs(variants=("fmer", "fmer-no-tanh"), figures=["ablation_tanh"]),
+        figure_inputs(["ablation_tanh"]),
 
 
 rule ablation_ess:
     input:
-        target_inputs(variants=("fmer", "fmer-no-ess"), figures=["ablation_ess"]),
+        figure_inputs(["ablation_ess"]),
 
 
 rule ablation:
     input:
-        target_inputs(variants=budgets.ABLATION,
-                      figures=["ablation_returns", "ablation_ess", "ablation_tanh"]),
+        figure_inputs(["ablation_returns", "ablation_ess", "ablation_tanh"]),
 
 
 # One target per benchmark, named for it (hopper, ..., kitchen_1, ..., multigoal): its runs

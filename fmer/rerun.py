@@ -1,0 +1,102 @@
+"""``fmer verify --rerun RUN_DIR [--steps N]``: retrain a run from its meta.json and compare.
+
+The run is trained again from the config its meta.json records (same env, algorithm, seed and
+every setting) into a temporary directory, and its eval.csv and train.csv rows are compared
+with the run's own, value by value as written, timing columns aside (``TIMING_COLUMNS``: they
+depend on the machine's speed). Identical logs need the same package, library versions and
+hardware class as the original (meta.json records them); a difference names the first row and
+column where the two part.
+
+``--steps N`` trains only up to step N (``train.total_steps`` = N; the eval, log and checkpoint
+cadences and the replay buffer's size stay the original's, so the steps before N see the same
+computation) and compares the rows with step <= N; a row at step N that only one side has (the
+shortened run evaluates and logs at its last step) is left out.
+
+The shipped ``results/mini`` SAC logs predate the change of SAC's α loss: they will differ from
+a rerun until the grid is rerun, so no check against them is part of ``make test`` yet.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import sys
+import tempfile
+from pathlib import Path
+
+from fmer.runlog import LOG_FILES, TIMING_COLUMNS, RunLogError, read_meta, verify_run
+
+
+def _rows(path: Path) -> tuple[list[str], dict[int, dict[str, str]]]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        columns = [c for c in reader.fieldnames or [] if c not in TIMING_COLUMNS]
+        rows = {int(r["step"]): {c: r[c] for c in columns} for r in reader}
+    return columns, rows
+
+
+def compare_logs(shipped: str | Path, rerun: str | Path, steps: int | None = None) -> str | None:
+    """The first difference between the logs of two run directories, timing columns aside, or
+    None. With ``steps``, only rows with step <= steps count, and a row at step ``steps``
+    that only one side has is left out (a shortened run logs its last step)."""
+    for name in LOG_FILES:
+        a_cols, a = _rows(Path(shipped) / name)
+        b_cols, b = _rows(Path(rerun) / name)
+        if a_cols != b_cols:
+            return f"{name}: columns differ: shipped {a_cols}, rerun {b_cols}"
+        keep = (lambda s: True) if steps is None else (lambda s: s <= steps)
+        a_steps = {s for s in a if keep(s)}
+        b_steps = {s for s in b if keep(s)}
+        if steps is not None and (steps in a_steps) != (steps in b_steps):
+            a_steps.discard(steps)
+            b_steps.discard(steps)
+        for step in sorted(a_steps | b_steps):
+            if step not in b_steps:
+                return f"{name}: step {step}: a row in the shipped log only"
+            if step not in a_steps:
+                return f"{name}: step {step}: a row in the rerun only"
+            for column in a_cols:
+                if a[step][column] != b[step][column]:
+                    return (f"{name}: step {step}, column {column}: shipped "
+                            f"{a[step][column]!r}, rerun {b[step][column]!r}")
+    return None
+
+
+def rerun_config(meta: dict, steps: int | None = None) -> dict:
+    """The config (as meta.json stores it) of the rerun: the run's own, up to ``steps``."""
+    config = copy.deepcopy(meta["config"])
+    train = config["train"]
+    if steps is not None:
+        if not 0 < steps <= train["total_steps"]:
+            raise RunLogError(f"--steps {steps}: must be in 1..{train['total_steps']} "
+                              "(the run's train.total_steps)")
+        train["buffer_size"] = train.get("buffer_size") or train["total_steps"]
+        train["total_steps"] = steps
+    train.update(keep_checkpoint=False, tensorboard=False)  # neither changes the logs
+    return config
+
+
+def rerun(run_dir: str | Path, steps: int | None = None) -> str | None:
+    """Retrain ``run_dir`` (to ``steps``) in a temporary directory; the first difference
+    between the logs (as ``compare_logs``), or None when they are identical."""
+    from fmer.config import config_from_dict
+    from fmer.train import train
+
+    meta = read_meta(Path(run_dir) / "meta.json")
+    cfg = config_from_dict(rerun_config(meta, steps))
+    with tempfile.TemporaryDirectory(prefix="fmer-rerun-") as tmp:
+        out = train(cfg, Path(tmp) / "run", variant=meta.get("variant"),
+                    budget=meta.get("budget"))
+        return compare_logs(run_dir, out, steps)
+
+
+def cli(run_dir: str, steps: int | None) -> int:
+    for problem in verify_run(run_dir):  # said, but the comparison is the stronger check
+        print(f"note: {problem}", file=sys.stderr)
+    difference = rerun(run_dir, steps)
+    upto = f" up to step {steps}" if steps is not None else ""
+    if difference is None:
+        print(f"identical: {run_dir}: eval.csv and train.csv{upto}, timing columns aside")
+        return 0
+    print(f"differs: {run_dir}{upto}: {difference}", file=sys.stderr)
+    return 1
