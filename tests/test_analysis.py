@@ -407,7 +407,8 @@ def test_ablation_figures_name_every_expected_variant_and_take_a_budgets_own(run
         assert [t.get_text() for t in ax.texts] == ["not run"]
         assert ax.get_xlabel().endswith("evaluation return" if "final" in ax.get_title()
                                         else "(max over evaluations)")
-    assert fig._suptitle.get_text() == "Ablations, budget smoke, 300 steps"
+    assert fig._suptitle.get_text() == ("Ablations, budget smoke, 300 steps: mean and 95% CI "
+                                        "over seeds")
     fig = figures.ablation_ess(summary, completeness, "smoke")
     for ax in fig.axes:
         assert legend_texts(ax) == ["fmer (n=2): each seed, too few for a CI",

@@ -114,6 +114,9 @@ def _lines(ax, summary: pd.DataFrame, completeness: pd.DataFrame, metric: str, v
                 ax.plot(run["step"], run[metric], style, color=colors[variant], lw=0.9,
                         label=f"{name} (n={n}): each seed, too few for a CI" if i == 0
                         else None)
+    if not any(len(line.get_xdata()) for line in ax.lines):  # no scale to show: no ticks
+        ax.set_xticks([])
+        ax.set_yticks([])
 
 
 def _intervals(ax, table: pd.DataFrame, completeness: pd.DataFrame, variants,
@@ -134,6 +137,8 @@ def _intervals(ax, table: pd.DataFrame, completeness: pd.DataFrame, variants,
                     fmt="o", color=colors[variant], capsize=4)
         labels.append(f"{variant} (n={int(r['n'])})")
     ax.set_yticks(range(len(rows)), labels)
+    if found.empty:  # no scale to show
+        ax.set_xticks([])
     ax.set_ylim(-0.5, len(rows) - 0.5)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
@@ -165,8 +170,8 @@ def ablation_returns(summary, completeness, budget, **_):
                        f"{which} evaluation return" + (" (max over evaluations)"
                                                        if which == "max" else ""))
             ax.set_ylabel("variant (n = seeds)")
-            ax.set_title(f"{env}: {which} return, mean and 95% CI over seeds", fontsize=10)
-    fig.suptitle(f"Ablations, {budget_line(summary, budget)}")
+            ax.set_title(f"{env}: {which} return", fontsize=10)
+    fig.suptitle(f"Ablations, {budget_line(summary, budget)}: mean and 95% CI over seeds")
     return fig
 
 
@@ -399,10 +404,13 @@ def build(kind: str, cells, budget: str, out: str | Path, random_scores=None, re
 
 def save(fig, completeness: pd.DataFrame, budget: str, out: str | Path) -> list[Path]:
     """STEM.png and STEM.pdf of ``fig``, its footer naming the budget's runs it lacks."""
-    fig.text(0.01, 0.005, coverage_note(completeness, budget), fontsize=7, ha="left",
-             va="bottom", wrap=True,
+    # wrapped here, to the figure's width (about 16 characters an inch at 7 pt), and given the
+    # room its lines take: matplotlib's own wrap ran past the edge of wide figures
+    note = textwrap.fill(coverage_note(completeness, budget), int(16 * fig.get_figwidth()))
+    fig.text(0.01, 0.005, note, fontsize=7, ha="left", va="bottom",
              color="k" if (completeness["status"] == "complete").all() else "firebrick")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    lines = note.count("\n") + 1
+    fig.tight_layout(rect=(0, (0.05 + 0.12 * lines) / fig.get_figheight(), 1, 1))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = [out.with_name(out.name + ext) for ext in (".png", ".pdf")]
