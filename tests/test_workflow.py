@@ -168,10 +168,13 @@ def test_figures_target_reads_cached_logs_and_never_trains(smoke):
 
 @pytest.mark.slow
 def test_a_cell_made_without_a_run_is_made_again_once_the_run_is_there(smoke):
-    """The `figures` target summarises a cell from the logs on disk; a run completed since
-    (its logs older than the cell: trained elsewhere, or copied back) makes the cell stale."""
+    """The `figures` target summarises a cell from the logs on disk; a run that completes
+    afterwards (its logs newer than the cell) makes the cell stale, and it is made again."""
     work = smoke.parent / "stale-cell"
     subprocess.run(["cp", "-r", str(smoke), str(work)], check=True)
+    # Snakemake records nothing of what the `figures` target writes (without a record of the
+    # inputs' checksums, a newer input is an updated one)
+    subprocess.run(["rm", "-rf", str(work / ".snakemake")], check=True)
     run = work / budgets.run_path("smoke", "Hopper-v5", "sac", 0)
     away = work / "away"
     subprocess.run(["mv", str(run), str(away)], check=True)
@@ -182,6 +185,9 @@ def test_a_cell_made_without_a_run_is_made_again_once_the_run_is_there(smoke):
                           capture_output=True).returncode == 0
     assert pd.read_csv(work / cell[1])["status"].tolist() == ["missing"]
     subprocess.run(["mv", str(away), str(run)], check=True)
+    later = time.time() + 60  # the run completes after the cell was made
+    for name in RUN_FILES:
+        os.utime(run / name, (later, later))
     plan = planned_jobs(snakemake(work, "-n", "--cores", "2", "--config", "budget=smoke"))
     assert plan.get("train", 0) == 0 and plan["cell_summary"] == 1
 

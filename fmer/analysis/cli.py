@@ -38,6 +38,18 @@ def plan_main(args) -> int:
     return 0
 
 
+def add_cells(p) -> None:
+    """The (summary, completeness) pairs of fmer aggregate that a command reads."""
+    p.add_argument("--cell", dest="cells", action="append", nargs=2, required=True,
+                   metavar=("SUMMARY", "COMPLETENESS"), help="repeat once per cell")
+
+
+def add_outputs(p) -> None:
+    """The (summary, completeness) pair that a command writes."""
+    p.add_argument("--out", required=True, metavar="CSV", help="summary table")
+    p.add_argument("--completeness", required=True, metavar="CSV")
+
+
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "aggregate", help="run logs -> tidy summary.csv and a completeness report",
@@ -48,8 +60,7 @@ def add_parser(subparsers) -> None:
                    "--completeness /tmp/completeness.csv results/mini/*/*/seed*"))
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--budget", required=True)
-    p.add_argument("--out", required=True, metavar="CSV", help="summary table")
-    p.add_argument("--completeness", required=True, metavar="CSV")
+    add_outputs(p)
     p.set_defaults(func=_lazy("aggregate", "main"))
 
     p = subparsers.add_parser(
@@ -60,10 +71,8 @@ def add_parser(subparsers) -> None:
         **examples("fmer concat-summaries --out /tmp/summary.csv --completeness "
                    "/tmp/completeness.csv --cell results/mini/summary/Hopper-v5/sac.csv "
                    "results/mini/completeness/Hopper-v5/sac.csv"))
-    p.add_argument("--cell", dest="cells", action="append", nargs=2, required=True,
-                   metavar=("SUMMARY", "COMPLETENESS"), help="repeat once per cell")
-    p.add_argument("--out", required=True, metavar="CSV", help="summary table")
-    p.add_argument("--completeness", required=True, metavar="CSV")
+    add_cells(p)
+    add_outputs(p)
     p.set_defaults(func=_lazy("aggregate", "concat_main"))
 
     p = subparsers.add_parser(
@@ -82,8 +91,7 @@ def add_parser(subparsers) -> None:
                    "runs/hopper && fmer figure curve --budget smoke --out /tmp/mine "
                    "--cell /tmp/s.csv /tmp/c.csv"))
     p.add_argument("kind", choices=FIGURE_KINDS)
-    p.add_argument("--cell", dest="cells", action="append", nargs=2, required=True,
-                   metavar=("SUMMARY", "COMPLETENESS"), help="repeat once per cell")
+    add_cells(p)
     p.add_argument("--budget", required=True)
     p.add_argument("--out", required=True, metavar="STEM", help="writes STEM.png, STEM.pdf")
     p.add_argument("--random-scores", metavar="CSV",

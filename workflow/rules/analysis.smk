@@ -69,8 +69,7 @@ rule figure:
     params:
         kind=lambda wc: figure_kind(wc.name),
         cells=lambda wc: cell_args(wc.budget, figures_of(wc.budget)[wc.name][0]),
-        options=lambda wc: figure_options(wc.budget, wc.name,
-                                          sample_files(figures_of(wc.budget)[wc.name][0])),
+        options=lambda wc: figure_options(wc.budget, wc.name, figure_samples(wc.budget, wc.name)),
         # the report caption: the runs complete now (a figure is rebuilt when its runs change)
         shown=lambda wc: shown_caption(wc.budget, wc.name),
     wildcard_constraints:

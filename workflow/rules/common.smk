@@ -98,8 +98,8 @@ def cell_logs(wildcards):
     """A cell summary's inputs: its runs' logs. Logs are never edited once a run is complete,
     so their mtimes (a fresh clone's checkout order) must not re-aggregate a shipped cell:
     `ancient`. Unless the cell's completeness, made from the logs on disk by the `figures`
-    target, lacks a run: then a run completed since makes its logs newer, and the cell is
-    made again."""
+    target, lacks a run: then the logs of a run completed since are newer than the cell, and
+    the cell is made again."""
     files = log_files(cell_runs(wildcards.budget, wildcards.env, wildcards.variant))
     _, completeness = cell_paths(wildcards.budget, wildcards.env, wildcards.variant)
     if os.path.exists(completeness):
@@ -187,11 +187,16 @@ def figure_paths(budget, names=None):
     return [f"figures/{budget}/{n}.{ext}" for n in names for ext in ("png", "pdf")]
 
 
+def figure_samples(budget, name):
+    """The action samples figure `name` draws: the multigoal figure's runs' (not the curve's)."""
+    runs, _ = figures_of(budget)[name]
+    return sample_files(runs) if figure_kind(name) == "multigoal" else []
+
+
 def figure_inputs(budget, name):
-    """What figure `name` reads: the cells it draws, its extra files, the action samples of
-    its multigoal runs."""
+    """What figure `name` reads: the cells it draws, its extra files, its action samples."""
     runs, extra = figures_of(budget)[name]
-    return cell_files(budget, runs) + extra + sample_files(runs)
+    return cell_files(budget, runs) + extra + figure_samples(budget, name)
 
 
 def figure_options(budget, name, samples):
@@ -207,7 +212,7 @@ def figure_options(budget, name, samples):
 def figure_cmd(budget, name):
     """The `figures` target's command for figure `name`: the samples on disk only."""
     runs, _ = figures_of(budget)[name]
-    options = figure_options(budget, name, existing(sample_files(runs)))
+    options = figure_options(budget, name, existing(figure_samples(budget, name)))
     return (f"fmer figure {figure_kind(name)} --budget {budget} --out figures/{budget}/{name}"
             f" {cell_args(budget, runs)} {options}")
 
