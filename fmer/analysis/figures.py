@@ -58,10 +58,11 @@ def _envs(completeness: pd.DataFrame, order) -> list[str]:
 
 
 def variants_of(completeness: pd.DataFrame, among=None) -> list[str]:
-    """The variants the budget expects here: the package's in their order, then its own."""
+    """The variants the budget expects here, of ``among`` in its order if given, else the
+    package's in their order, then the budget's own."""
     expected = list(dict.fromkeys(completeness["variant"]))
     if among is not None:
-        expected = [v for v in expected if v in among]
+        return [v for v in among if v in expected]
     return [v for v in VARIANTS if v in expected] + [v for v in expected if v not in VARIANTS]
 
 
