@@ -6,17 +6,19 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
 
+from fmer import budgets
 from fmer.analysis import defaults
 from fmer.analysis.aggregate import aggregate
 from fmer.bench import CSV_COLUMNS as BENCH_COLUMNS
 from fmer.cli import main as cli_main
-from fmer.config import DEFAULT_BUDGETS_FILE, load_yaml, make_config
+from fmer.config import load_yaml, make_config
 from fmer.train import train
 
 REF, CHEAP, CHEAPER = "fmer-n16-sall-eall", "fmer-n8-s64-e64", "fmer-n8-s64-e64-k2"
@@ -46,7 +48,8 @@ COST = {REF: 170.0, CHEAP: 60.0, CHEAPER: 35.0}
 def test_rule_text_is_the_one_committed_before_any_result():
     assert hashlib.sha256(defaults.RULE.encode()).hexdigest() == RULE_SHA256
     assert "(10,000 resamples)" in defaults.RULE and "20,000" in defaults.RULE
-    spec = load_yaml(DEFAULT_BUDGETS_FILE)["budgets"]["defaults"]
+    spec = load_yaml(Path(__file__).resolve().parents[1] / budgets.DEFAULT_FILE)["budgets"][
+        "defaults"]
     assert spec["train"]["total_steps"] == defaults.FINAL_STEP
     assert spec["seeds"] == list(defaults.SEEDS)
     assert spec["grid"][0]["benchmarks"] == list(defaults.TASKS)
