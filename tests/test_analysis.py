@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,6 +27,7 @@ from fmer.checkpoint import Checkpointer
 from fmer.cli import main as cli_main
 from fmer.config import ConfigError, load_yaml, parse_overrides
 from fmer.envs import MULTIGOAL
+from fmer.multigoal import GOALS
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = load_yaml(REPO / "workflow" / "config" / "config.yaml")
@@ -125,17 +127,59 @@ def test_final_and_max_per_run_come_from_the_logs(runs):
         assert per.loc[(w["variant"], w["seed"]), "max"] == pytest.approx(logged.max())
 
 
-def test_normalised_scores_put_random_at_zero_and_sac_at_one(runs):
+def test_normalised_scores_use_the_papers_sac_where_reported_else_the_best_run(runs):
     summary, _ = aggregate(run_dirs(runs), "smoke")
-    summary["env"] = "Hopper-v5"  # the math is per task; these are the logs of one task
-    random = pd.DataFrame({"env": ["Hopper-v5"], "return_mean": [-200.0]})
-    per, dropped = figures.normalised_scores(summary, random)
-    assert dropped == []
-    assert per[per["variant"] == "sac"]["score"].mean() == pytest.approx(1.0)
-    final = per.set_index(["variant", "seed"])
-    sac = final.loc["sac", "final"].mean()
-    row = final.loc[("fmer", 0)]
-    assert row["score"] == pytest.approx((row["final"] + 200) / (sac + 200))
+    # the math is per task; these are the logs of one task, set on two MuJoCo tasks
+    both = pd.concat([summary.assign(env="HalfCheetah-v5"), summary.assign(env="Hopper-v5")])
+    floor = summary["return_mean"].min() - 100  # a random policy below every run
+    random = pd.DataFrame({"env": ["HalfCheetah-v5", "Hopper-v5"],
+                           "return_mean": [floor, floor - 50]})
+    reported = pd.read_csv(REPO / "paper" / "reported.csv")
+    per, refs = figures.normalised_scores(both, random, reported)
+    assert refs == {"HalfCheetah-v5": "paper's SAC, 1,000,000 steps", "Hopper-v5": "best seen"}
+    per = per.set_index(["env", "variant", "seed"])
+    for (_, variant, seed), row in per.iterrows():
+        logged = pd.read_csv(runs / MULTIGOAL / variant / f"seed{seed}" / "eval.csv")
+        assert row["max"] == pytest.approx(logged["return_mean"].max())
+    cheetah = per.loc["HalfCheetah-v5"]
+    assert cheetah["score"].tolist() == pytest.approx(
+        ((cheetah["max"] - floor) / (10295.33 - floor)).tolist())
+    hopper = per.loc["Hopper-v5"]
+    assert hopper["score"].max() == pytest.approx(1.0)  # the best run seen there, not SAC's mean
+    assert hopper["score"].min() < 1.0
+
+
+def write_cells(dirs, out: Path) -> list[tuple[Path, Path]]:
+    """fmer aggregate on each (env, variant) of ``dirs``, as the workflow's cell_summary does."""
+    cells = {}
+    for d in dirs:
+        cells.setdefault((d.parent.parent.name, d.parent.name), []).append(d)
+    pairs = []
+    for (env, variant), mine in cells.items():
+        pair = (out / "summary" / env / f"{variant}.csv",
+                out / "completeness" / env / f"{variant}.csv")
+        assert cli_main(["aggregate", "--budget", "smoke", "--out", str(pair[0]),
+                         "--completeness", str(pair[1]), *map(str, mine)]) == 0
+        pairs.append(pair)
+    return pairs
+
+
+def legend_texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_cells_concatenate_to_the_summary_of_all_their_runs(runs, tmp_path):
+    dirs = [*run_dirs(runs), runs / MULTIGOAL / "sac" / "seed2"]
+    cells = write_cells(dirs, tmp_path)
+    assert cli_main(["concat-summaries", "--out", str(tmp_path / "s.csv"), "--completeness",
+                     str(tmp_path / "c.csv"),
+                     *(str(a) for c in cells for a in ("--cell", *c))]) == 0
+    summary, completeness = aggregate(dirs, "smoke")
+    written = tmp_path / "whole.csv"
+    summary.to_csv(written, index=False)
+    assert (tmp_path / "s.csv").read_text() == written.read_text()
+    completeness.to_csv(written, index=False)
+    assert (tmp_path / "c.csv").read_text() == written.read_text()
 
 
 @pytest.mark.parametrize("kind", ["curve", "multigoal"])
@@ -147,10 +191,9 @@ def test_figure_names_the_runs_it_lacks(runs, tmp_path, kind):
             assert samples[["action_x", "action_y"]].abs().max().max() <= 1.0
             samples.to_csv(d / "samples.csv", index=False)
     dirs = [*run_dirs(runs), runs / MULTIGOAL / "sac" / "seed2"]
-    fig = figures.KINDS[kind](*aggregate(dirs, "smoke"))
-    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
-    assert not any("no complete runs" in t or "no samples" in t for t in texts)
-    paths = figures.build(kind, dirs, "smoke", tmp_path / kind)
+    samples = [d / "samples.csv" for d in run_dirs(runs)] if kind == "multigoal" else []
+    paths = figures.build(kind, write_cells(dirs, tmp_path), "smoke", tmp_path / kind,
+                          samples=samples)
     assert [p.suffix for p in paths] == [".png", ".pdf"]
     assert all(p.stat().st_size > 5000 for p in paths)
     note = coverage_note(aggregate(dirs, "smoke")[1], "smoke")
@@ -306,16 +349,119 @@ def test_plot_overlays_grid_runs_and_refuses_a_path_without_a_run(runs, tmp_path
     assert not (tmp_path / "no.png").exists()
 
 
-def test_figure_refuses_a_misspelled_path_and_takes_a_run_outside_the_grid(runs, tmp_path,
-                                                                           capsys):
+def test_aggregate_refuses_a_misspelled_path_and_a_figure_takes_a_run_outside_the_grid(
+        runs, tmp_path, capsys):
     typo = runs / "multigoal-2dd" / "sac" / "seed0"
-    assert cli_main(["figure", "curve", "--budget", "smoke", "--out", str(tmp_path / "f"),
-                     str(typo)]) == 2
+    assert cli_main(["aggregate", "--budget", "smoke", "--out", str(tmp_path / "s.csv"),
+                     "--completeness", str(tmp_path / "c.csv"), str(typo)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and str(typo) in err and not list(tmp_path.iterdir())
     elsewhere = tmp_path / "runs" / "mine"  # as `fmer train --out runs/mine` leaves it
     shutil.copytree(runs / MULTIGOAL / "sac" / "seed0", elsewhere)
+    cell = [str(tmp_path / "s.csv"), str(tmp_path / "c.csv")]
+    assert cli_main(["aggregate", "--budget", "smoke", "--out", cell[0], "--completeness",
+                     cell[1], str(elsewhere)]) == 0
     assert cli_main(["figure", "curve", "--budget", "smoke", "--out", str(tmp_path / "f"),
-                     str(elsewhere)]) == 0
-    summary, completeness = aggregate([elsewhere], "smoke")
-    assert completeness["status"].tolist() == ["complete"] and len(summary) == 2
+                     "--cell", *cell]) == 0
+    assert pd.read_csv(cell[1])["status"].tolist() == ["complete"]
+    assert len(pd.read_csv(cell[0])) == 2
+    assert (tmp_path / "f.png").stat().st_size > 5000
+
+
+def test_curve_draws_a_band_from_three_seeds_only_and_lists_a_variant_not_run(runs):
+    fmer = [runs / MULTIGOAL / "fmer" / f"seed{s}" for s in SEEDS]
+    summary, completeness = aggregate(fmer, "smoke")
+    fig = figures.curve(summary, completeness, "smoke")
+    ax = fig.axes[0]
+    assert len(ax.collections) == 0  # two seeds: no interval band, each seed its own line
+    assert len(ax.lines) == 2
+    assert legend_texts(ax) == ["fmer (n=2): each seed, too few for a CI"]
+    assert ax.get_title() == "multigoal-2d: budget smoke, 300 steps"
+    # three seeds (the logs of seed 0 again, as seed 2): the mean and its band; SAC expected
+    # (three paths of the grid) but not run: in the legend all the same
+    summary, completeness = aggregate(
+        [*fmer, *(runs / MULTIGOAL / "sac" / f"seed{s}" for s in (5, 6, 7))], "smoke")
+    three = pd.concat([summary, summary[summary["seed"] == 0].assign(seed=2)])
+    fig = figures.curve(three, completeness, "smoke")
+    ax = fig.axes[0]
+    assert len(ax.collections) == 1 and len(ax.lines) == 2  # fmer's mean; sac's legend entry
+    assert legend_texts(ax) == ["fmer (n=3): mean, 95% CI",
+                                "sac: not run (0 of 3 runs complete)"]
+    plt.close("all")
+
+
+
+
+
+
+def test_multigoal_draws_each_seed_apart_with_the_goals_and_the_legend_outside(runs):
+    for d in run_dirs(runs):
+        if not (d / "samples.csv").exists():
+            rollouts.action_samples(d, 50).to_csv(d / "samples.csv", index=False)
+    dirs = [*run_dirs(runs), runs / MULTIGOAL / "sac" / "seed2"]
+    summary, completeness = aggregate(dirs, "smoke")
+    samples = pd.concat([pd.read_csv(d / "samples.csv") for d in run_dirs(runs)])
+    fig = figures.multigoal(summary, completeness, "smoke", samples=samples)
+    panels = {ax.get_title(): ax for ax in fig.axes}
+    # one row per algorithm, one column per seed: the same seeds for both
+    assert list(panels) == [f"{v}, seed {s}" for v in VARIANTS for s in (0, 1, 2)]
+    for title, ax in panels.items():
+        assert ax.get_legend() is None  # the legend is the figure's, below the panels
+        goals = ax.collections[0].get_offsets()
+        assert sorted(map(tuple, goals)) == sorted(map(tuple, GOALS))
+        drawn = sum(len(c.get_offsets()) for c in ax.collections[1:])
+        texts = [t.get_text() for t in ax.texts]
+        if title.endswith("seed 2"):  # sac's expected, not run; fmer's not in the grid
+            assert drawn == 0 and texts == ["not run"]
+        else:  # each seed's own samples only, at every sampled state (and the state's mark)
+            variant, seed = title.split(", seed ")
+            assert drawn == len(samples[(samples["variant"] == variant)
+                                        & (samples["seed"] == int(seed))]) + 3
+            assert texts == []
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()][0] == "goal"
+    plt.close("all")
+
+
+def test_ablation_figures_name_every_expected_variant_and_take_a_budgets_own(runs):
+    dirs = [*run_dirs(runs), runs / MULTIGOAL / "fmer-no-ess" / "seed0"]
+    summary, completeness = aggregate(dirs, "smoke")
+    # the math is per task: these logs as Hopper's, SAC's renamed as a budget's own variant
+    summary["env"] = completeness["env"] = "Hopper-v5"
+    for frame in (summary, completeness):
+        frame.loc[frame["variant"] == "sac", "variant"] = "fmer-n8-s64-e64"
+    fig = figures.ablation_returns(summary, completeness, "smoke")
+    for ax in fig.axes:
+        assert [t.get_text() for t in ax.get_yticklabels()] == [
+            "fmer (n=2)", "fmer-no-ess (n=0)", "fmer-n8-s64-e64 (n=2)"]
+        assert [t.get_text() for t in ax.texts] == ["not run"]
+        assert ax.get_xlabel().endswith("evaluation return" if "final" in ax.get_title()
+                                        else "(max over evaluations)")
+    assert fig._suptitle.get_text() == ("Ablations, budget smoke, 300 steps: mean and 95% CI "
+                                        "over seeds")
+    fig = figures.ablation_ess(summary, completeness, "smoke")
+    for ax in fig.axes:
+        assert legend_texts(ax) == ["fmer (n=2): each seed, too few for a CI",
+                                    "fmer-no-ess: not run (0 of 1 runs complete)"]
+        assert ax.get_xlabel() == figures.STEPS and ax.get_ylabel()
+    assert figures.colors_of(["fmer", "fmer-n8-s64-e64", "fmer-n8-s64-e64-k2"]) == {
+        "fmer": figures.COLORS["fmer"], "fmer-n8-s64-e64": figures.OTHER_COLORS[0],
+        "fmer-n8-s64-e64-k2": figures.OTHER_COLORS[1]}
+    plt.close("all")
+
+
+def test_iqm_names_its_normalisation_and_the_tasks_without_a_reference(runs):
+    summary, completeness = aggregate(run_dirs(runs), "smoke")
+    both = pd.concat([summary.assign(env=e) for e in ("Hopper-v5", "Walker2d-v5")])
+    expected = pd.concat([completeness.assign(env=e) for e in ("Hopper-v5", "Walker2d-v5")])
+    random = pd.read_csv(REPO / "results" / "random_scores.csv")
+    reported = pd.read_csv(REPO / "paper" / "reported.csv")
+    fig = figures.iqm(both, expected, "smoke", random_scores=random, reported=reported)
+    title = fig._suptitle.get_text()
+    assert "(R − R_random) / (R_SAC,paper − R_random), R = max evaluation return" in title
+    assert "no paper reference for Hopper-v5" in title and "not in the IQM" in title
+    left, right = fig.axes
+    assert "IQM over 1 task(s) with the paper's SAC as 1: Walker2d-v5" in left.get_title()
+    assert [t.get_text() for t in right.get_yticklabels()] == [
+        "Hopper-v5\n(1 = best seen)", "Walker2d-v5\n(1 = paper's SAC, 1,000,000 steps)"]
+    plt.close("all")

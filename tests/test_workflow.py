@@ -17,6 +17,8 @@ import yaml
 from conftest import rows_without_timing
 
 from fmer import budgets
+from fmer.analysis import figures
+from fmer.analysis.aggregate import read_cells
 from fmer.config import load_yaml
 from fmer.envs import KITCHEN_BENCHMARKS, MULTIGOAL
 from fmer.runlog import RUN_FILES, verify_run
@@ -86,6 +88,13 @@ def test_summary_tables_and_figures_hold_what_the_runs_logged(smoke):
         logged = pd.read_csv(smoke / run.path / "eval.csv")
         mine = summary[(summary["env"] == run.env) & (summary["variant"] == run.variant)]
         assert mine["return_mean"].tolist() == pytest.approx(logged["return_mean"].tolist())
+    # the budget's summary is its cells', each made from that (env, variant)'s runs only
+    cells = []
+    for env, variant in dict.fromkeys((r.env, r.variant) for r in budgets.runs(CONFIG, "smoke")):
+        cell = pd.read_csv(smoke / f"results/smoke/summary/{env}/{variant}.csv")
+        assert set(zip(cell["env"], cell["variant"], strict=True)) == {(env, variant)}
+        cells.append(cell)
+    assert pd.concat(cells, ignore_index=True).equals(summary)
     fmer = summary[summary["variant"] == "fmer"]
     assert fmer["ess_frac"].dropna().between(0, 1).all()
     assert (fmer["tau"].dropna() > 0).all()
@@ -99,6 +108,24 @@ def test_summary_tables_and_figures_hold_what_the_runs_logged(smoke):
     assert names == {"curve_Hopper-v5", "curve_kitchen-1", "curve_multigoal-2d",
                      "ablation_returns", "ablation_ess", "ablation_tanh", "kitchen",
                      "multigoal", "iqm"}
+
+    kitchen = [(smoke / f"results/smoke/summary/kitchen-1/{v}.csv",
+                smoke / f"results/smoke/completeness/kitchen-1/{v}.csv") for v in ("fmer", "sac")]
+    fig = figures.KINDS["kitchen"](*read_cells(kitchen), "smoke",
+                                   reported=pd.read_csv(REPO / "paper/reported.csv"))
+    pct = fig.axes[1]  # the paper's success rate, %
+    final = summary[summary["env"] == "kitchen-1"].groupby("variant")["tasks_completed_mean"].last()
+    for variant in ("fmer", "sac"):
+        # our value drawn as a marker even at zero, and written with its seed count
+        (marker,) = [line for line in pct.lines if line.get_marker() == "o"
+                     and line.get_color() == figures.COLORS[variant]]
+        assert marker.get_ydata()[0] == pytest.approx(100 * final[variant])
+        assert f"{100 * final[variant]:.2g}\nn=1" in [t.get_text() for t in pct.texts]
+    marks = [c for c in pct.collections if c.get_label().endswith("paper (1,000,000 steps)")]
+    assert sorted(c.get_offsets()[0][1] for c in marks) == [80.0, 100.0]  # SAC, FMER at N=1
+    assert fig._suptitle.get_text().endswith(
+        "ours 300 steps per run, the paper's 1,000,000 (3333× more)")
+    assert all("not run" not in t.get_text() for ax in fig.axes for t in ax.texts)
 
     md = (smoke / "paper/smoke/results.md").read_text()
     assert "12332.38" in md and "45.71" in md  # the paper's FMER numbers, beside ours
@@ -122,7 +149,7 @@ def test_second_invocation_plans_nothing_and_mtimes_do_not_retrain(smoke):
         os.utime(path, (now, now))
     proc = snakemake(work, "-n", "--cores", "2", "--config", "budget=smoke")
     assert proc.returncode == 0, proc.stderr
-    assert "train" not in planned_jobs(proc)
+    assert not {"train", "cell_summary", "summary"} & set(planned_jobs(proc))
 
 
 @pytest.mark.slow
@@ -136,6 +163,33 @@ def test_figures_target_reads_cached_logs_and_never_trains(smoke):
     assert plan == {"figures": 1}
     plan = planned_jobs(snakemake(work, "-n", "--cores", "2", "--config", "budget=smoke"))
     assert plan["train"] == 1  # the default target would retrain exactly the missing run
+    assert plan["cell_summary"] == 1  # and summarise its cell again, no other
+
+
+@pytest.mark.slow
+def test_a_cell_made_without_a_run_is_made_again_once_the_run_is_there(smoke):
+    """The `figures` target summarises a cell from the logs on disk; a run that completes
+    afterwards (its logs newer than the cell) makes the cell stale, and it is made again."""
+    work = smoke.parent / "stale-cell"
+    subprocess.run(["cp", "-r", str(smoke), str(work)], check=True)
+    # Snakemake records nothing of what the `figures` target writes (without a record of the
+    # inputs' checksums, a newer input is an updated one)
+    subprocess.run(["rm", "-rf", str(work / ".snakemake")], check=True)
+    run = work / budgets.run_path("smoke", "Hopper-v5", "sac", 0)
+    away = work / "away"
+    subprocess.run(["mv", str(run), str(away)], check=True)
+    cell = ["results/smoke/summary/Hopper-v5/sac.csv",
+            "results/smoke/completeness/Hopper-v5/sac.csv"]
+    assert subprocess.run([str(SNAKEMAKE.with_name("fmer")), "aggregate", "--budget", "smoke",
+                           "--out", cell[0], "--completeness", cell[1], str(run)], cwd=work,
+                          capture_output=True).returncode == 0
+    assert pd.read_csv(work / cell[1])["status"].tolist() == ["missing"]
+    subprocess.run(["mv", str(away), str(run)], check=True)
+    later = time.time() + 60  # the run completes after the cell was made
+    for name in RUN_FILES:
+        os.utime(run / name, (later, later))
+    plan = planned_jobs(snakemake(work, "-n", "--cores", "2", "--config", "budget=smoke"))
+    assert plan.get("train", 0) == 0 and plan["cell_summary"] == 1
 
 
 @pytest.mark.slow
@@ -334,14 +388,31 @@ def test_dry_run_of_each_named_target_schedules_only_its_runs(tmp_path):
         assert trains(target) == runs, target
 
 
+def test_dry_run_of_a_benchmark_target_summarises_only_its_cells(tmp_path):
+    proc = snakemake(tmp_path, "-n", "kitchen_1", "--cores", "2", "--config", "budget=mini",
+                     timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    plan = planned_jobs(proc)
+    assert "summary" not in plan  # the budget-wide summary would need every run
+    runs = budgets.select(budgets.runs(CONFIG, "mini"), envs=["kitchen-1"])
+    cells = {(r.env, r.variant) for r in runs}
+    assert plan["train"] == len(runs) and plan["cell_summary"] == len(cells)
+    planned = {tuple(line.split("wildcards: ")[1].split(", "))
+               for line in proc.stdout.splitlines() if "wildcards: budget=mini, env=" in line
+               and "seed=" not in line}
+    assert planned == {("budget=mini", f"env={e}", f"variant={v}") for e, v in cells}
+
+
 def test_defaults_study_plans_exactly_the_defaults_budgets_runs_and_is_not_in_all(tmp_path):
     proc = snakemake(tmp_path, "-n", "defaults_study", "--cores", "2", "--config",
                      "budget=defaults", timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert planned_jobs(proc) == {"train": 18, "update_cost": 1, "summary": 1,
-                                  "defaults_page": 1, "defaults_study": 1}
+    cells = {(r.env, r.variant) for r in budgets.runs(CONFIG, "defaults")}
+    assert planned_jobs(proc) == {"train": 18, "update_cost": 1, "cell_summary": len(cells),
+                                  "summary": 1, "defaults_page": 1, "defaults_study": 1}
     planned = {tuple(line.split("wildcards: ")[1].split(", "))
-               for line in proc.stdout.splitlines() if "wildcards: budget=defaults, env=" in line}
+               for line in proc.stdout.splitlines() if "wildcards: budget=defaults, env=" in line
+               and "seed=" in line}  # the train jobs (a cell's wildcards have no seed)
     assert planned == {(f"budget={r.budget}", f"env={r.env}", f"variant={r.variant}",
                         f"seed={r.seed}") for r in budgets.runs(CONFIG, "defaults")}
     # the bench's command as written in its rule: one thread, HalfCheetah-sized, every setting

@@ -126,6 +126,27 @@ def aggregate(run_dirs: list[str | Path], budget: str) -> tuple[pd.DataFrame, pd
     return summary, completeness
 
 
+def read_cells(cells) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summary, completeness) of ``cells``, (summary CSV, completeness CSV) pairs written by
+    ``fmer aggregate`` (the workflow's: one per (env, variant), results/BUDGET/summary/ENV/
+    VARIANT.csv and results/BUDGET/completeness/ENV/VARIANT.csv), concatenated in that order."""
+    tables = [pd.read_csv(summary) for summary, _ in cells]
+    report = [pd.read_csv(completeness, keep_default_na=False, na_values={"last_step": [""]})
+              for _, completeness in cells]
+    # a cell with no complete run is a header only: it adds no rows, and no columns to the rest
+    rows = [t for t in tables if len(t)]
+    summary = (pd.concat(rows, ignore_index=True) if rows
+               else pd.DataFrame(columns=[*KEYS, "step"]))
+    return summary, pd.concat(report, ignore_index=True)
+
+
+def write(summary: pd.DataFrame, completeness: pd.DataFrame, out, completeness_out) -> None:
+    for path in (out, completeness_out):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(out, index=False)
+    completeness.to_csv(completeness_out, index=False)
+
+
 def counts(completeness: pd.DataFrame) -> dict[str, int]:
     found = completeness["status"].value_counts()
     return {s: int(found.get(s, 0)) for s in STATUS_ORDER}
@@ -147,12 +168,17 @@ def coverage_note(completeness: pd.DataFrame, budget: str) -> str:
 
 def main(args) -> int:
     summary, completeness = aggregate(args.run_dirs, args.budget)
-    for path in (args.out, args.completeness):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    summary.to_csv(args.out, index=False)
-    completeness.to_csv(args.completeness, index=False)
+    write(summary, completeness, args.out, args.completeness)
     c = counts(completeness)
     print(json.dumps({"budget": args.budget, **c, "expected": len(completeness)}))
     for row in completeness[completeness["status"] != "complete"].itertuples():
         print(f"{row.status:10s} {row.path}  {row.detail}")
+    return 0
+
+
+def concat_main(args) -> int:
+    summary, completeness = read_cells(args.cells)
+    write(summary, completeness, args.out, args.completeness)
+    print(json.dumps({"cells": len(args.cells), **counts(completeness),
+                      "expected": len(completeness)}))
     return 0

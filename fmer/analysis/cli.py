@@ -1,5 +1,5 @@
-"""The analysis subcommands of ``fmer``: aggregate, figure, tables, samples, random-scores, plan,
-status, plot, defaults-study.
+"""The analysis subcommands of ``fmer``: aggregate, concat-summaries, figure, tables, samples,
+random-scores, plan, status, plot, defaults-study.
 
 Parsers only; each handler lives with its logic and is imported when its subcommand runs, so
 that ``fmer train`` does not pay for matplotlib, seaborn and rliable at start-up.
@@ -38,6 +38,18 @@ def plan_main(args) -> int:
     return 0
 
 
+def add_cells(p) -> None:
+    """The (summary, completeness) pairs of fmer aggregate that a command reads."""
+    p.add_argument("--cell", dest="cells", action="append", nargs=2, required=True,
+                   metavar=("SUMMARY", "COMPLETENESS"), help="repeat once per cell")
+
+
+def add_outputs(p) -> None:
+    """The (summary, completeness) pair that a command writes."""
+    p.add_argument("--out", required=True, metavar="CSV", help="summary table")
+    p.add_argument("--completeness", required=True, metavar="CSV")
+
+
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "aggregate", help="run logs -> tidy summary.csv and a completeness report",
@@ -48,24 +60,47 @@ def add_parser(subparsers) -> None:
                    "--completeness /tmp/completeness.csv results/mini/*/*/seed*"))
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--budget", required=True)
-    p.add_argument("--out", required=True, metavar="CSV", help="summary table")
-    p.add_argument("--completeness", required=True, metavar="CSV")
+    add_outputs(p)
     p.set_defaults(func=_lazy("aggregate", "main"))
 
     p = subparsers.add_parser(
-        "figure", help="one of the paper's figures from run logs (PNG and PDF)",
-        description="Build figure KIND from the RUN_DIRs a budget expects; missing runs are "
-                    "named on the figure, never filled in. A RUN_DIR that holds no run must be "
-                    "a path of the budget's grid (a missing run); anything else is refused.",
+        "concat-summaries", help="cells of fmer aggregate -> one summary and completeness",
+        description="Concatenate the (summary, completeness) pairs of fmer aggregate, one per "
+                    "(env, variant) cell in the workflow, into one pair: the budget's "
+                    "results/BUDGET/summary.csv and completeness.csv.",
+        **examples("fmer concat-summaries --out /tmp/summary.csv --completeness "
+                   "/tmp/completeness.csv --cell results/mini/summary/Hopper-v5/sac.csv "
+                   "results/mini/completeness/Hopper-v5/sac.csv"))
+    add_cells(p)
+    add_outputs(p)
+    p.set_defaults(func=_lazy("aggregate", "concat_main"))
+
+    p = subparsers.add_parser(
+        "figure", help="one of the paper's figures from fmer aggregate's tables (PNG and PDF)",
+        description="Build figure KIND from summary and completeness files of fmer aggregate "
+                    "(one --cell per (env, variant) drawn, or a whole budget's pair). The "
+                    "completeness rows are the runs expected: those not complete are named "
+                    "on the figure, never filled in, and a variant without a complete run is "
+                    "listed as not run.",
         **examples("fmer figure curve --budget mini --out /tmp/hopper "
-                   "results/mini/Hopper-v5/*/seed*",
-                   "fmer figure curve --budget smoke --out /tmp/mine runs/hopper"))
+                   "--cell results/mini/summary/Hopper-v5/fmer.csv "
+                   "results/mini/completeness/Hopper-v5/fmer.csv "
+                   "--cell results/mini/summary/Hopper-v5/sac.csv "
+                   "results/mini/completeness/Hopper-v5/sac.csv",
+                   "fmer aggregate --budget smoke --out /tmp/s.csv --completeness /tmp/c.csv "
+                   "runs/hopper && fmer figure curve --budget smoke --out /tmp/mine "
+                   "--cell /tmp/s.csv /tmp/c.csv"))
     p.add_argument("kind", choices=FIGURE_KINDS)
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    add_cells(p)
     p.add_argument("--budget", required=True)
     p.add_argument("--out", required=True, metavar="STEM", help="writes STEM.png, STEM.pdf")
     p.add_argument("--random-scores", metavar="CSV",
                    help="fmer random-scores output (iqm: the normalisation's zero)")
+    p.add_argument("--reported", metavar="CSV",
+                   help="the paper's numbers, paper/reported.csv (kitchen: reference marks; "
+                        "iqm: the normalisation's one)")
+    p.add_argument("--samples", nargs="+", default=[], metavar="CSV",
+                   help="fmer samples output of each multigoal run drawn (multigoal)")
     p.set_defaults(func=_lazy("figures", "main"))
 
     p = subparsers.add_parser(

@@ -289,40 +289,34 @@ def page(tidy: pd.DataFrame, decision: Decision, runs: pd.DataFrame, costs: pd.D
         *_application(decision, runs, costs, settings, tasks, seeds), "",
         "## Result", "", chosen, "",
         f"![learning curves, τ, ESS/N and entropy per setting]({figure})", "",
-        "Figure: mean over seeds per setting; the band (95% bootstrap interval, 1,000 "
-        "resamples) only where n ≥ 3. Regenerate: `snakemake --cores 2 --config "
-        "budget=defaults defaults_study` (or `fmer defaults-study`).", ""])
+        "Figure: mean over seeds per setting with its band (95% bootstrap interval, 1,000 "
+        "resamples) where n ≥ 3; fewer seeds are drawn one line each. Regenerate: "
+        "`snakemake --cores 2 --config budget=defaults defaults_study` (or "
+        "`fmer defaults-study`).", ""])
 
 
 # --- the figure -----------------------------------------------------------------------------
 def figure(summary: pd.DataFrame, runs: pd.DataFrame, settings, tasks=TASKS):
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
     from fmer.analysis import figures
 
-    colors = dict(zip(settings, sns.color_palette("colorblind", len(settings)), strict=True))
     done = runs[runs["status"] == "complete"][["env", "variant", "seed"]]
     used = summary.merge(done, on=["env", "variant", "seed"]) if len(summary) else summary
     fig, axes = plt.subplots(len(TRACES), len(tasks), figsize=(5.5 * len(tasks), 13),
                              squeeze=False)
     for col, task in enumerate(tasks):
-        mine = used[used["env"] == task]
+        mine = used[used["env"] == task] if len(used) else used
         for row, (metric, label) in enumerate(TRACES):
             ax = axes[row, col]
-            if metric in mine and len(mine):
-                figures._lines(ax, mine, metric, settings, colors=colors, band_min_n=3)
-            else:
-                figures._empty(ax)
-            shown = set(mine["variant"]) if len(mine) else set()
-            for s in settings:
-                if s not in shown:
-                    ax.plot([], [], color=colors[s], label=f"{s} (n=0, not run)")
+            # every setting in the legend: n seeds, or not run
+            figures._lines(ax, mine, runs[runs["env"] == task], metric, settings)
             ax.set(title=task, xlabel=figures.STEPS, ylabel=textwrap.fill(label, 32))
             ax.legend(fontsize=7)
         if "tau" in mine and mine["tau"].gt(0).any():
             axes[1, col].set_yscale("log")
-    fig.suptitle("Defaults study: mean over seeds (band: 95% CI, n ≥ 3)")
+    fig.suptitle(f"Defaults study: mean over seeds (band: 95% CI) from n ≥ {figures.BAND_MIN_N} "
+                 "seeds, each seed's own line below that")
     return fig
 
 

@@ -1,5 +1,6 @@
-# Logs -> tidy table -> figures and tables. Each artifact reads only the runs it shows, so a
-# target such as `kitchen` trains and plots the kitchen runs alone.
+# Logs -> one summary per (env, variant) cell -> figures; the cells concatenated -> tables.
+# Each artifact reads only the cells it shows, so a target such as `kitchen` trains and plots
+# the kitchen runs alone.
 
 
 rule random_scores:
@@ -17,26 +18,48 @@ rule random_scores:
         "fmer random-scores --out {output} {params.envs} > {log} 2>&1"
 
 
+# One (env, variant) cell from its runs' logs: what a figure reads, so that a figure needs the
+# runs it draws only (a target such as `kitchen` trains no other run).
+rule cell_summary:
+    input:
+        cell_logs,
+    output:
+        summary="results/{budget}/summary/{env}/{variant}.csv",
+        completeness="results/{budget}/completeness/{env}/{variant}.csv",
+    log:
+        "logs/{budget}/summary/{env}/{variant}.log",
+    params:
+        runs=lambda wc: dirs(cell_runs(wc.budget, wc.env, wc.variant)),
+    localrule: True
+    conda:
+        "../envs/fmer.yaml"
+    shell:
+        "fmer aggregate --budget {wildcards.budget} --out {output.summary}"
+        " --completeness {output.completeness} {params.runs} > {log} 2>&1"
+
+
+# The budget's summary, for the tables and other readers: the concatenation of its cells.
 rule summary:
     input:
-        lambda wc: run_files(RUNS[wc.budget]),
+        lambda wc: cell_files(wc.budget, RUNS[wc.budget]),
     output:
         summary="results/{budget}/summary.csv",
         completeness="results/{budget}/completeness.csv",
     log:
         "logs/{budget}/summary.log",
     params:
-        cmd=lambda wc: aggregate_cmd(wc.budget),
+        cells=lambda wc: cell_args(wc.budget, RUNS[wc.budget]),
     localrule: True
     conda:
         "../envs/fmer.yaml"
     shell:
-        "{params.cmd} > {log} 2>&1"
+        "fmer concat-summaries --out {output.summary} --completeness {output.completeness}"
+        " {params.cells} > {log} 2>&1"
 
 
 rule figure:
     input:
-        lambda wc: run_files(figures_of(wc.budget)[wc.name][0]) + figures_of(wc.budget)[wc.name][1],
+        lambda wc: figure_inputs(wc.budget, wc.name),
     output:
         png=report("figures/{budget}/{name}.png", caption="../report/figure.rst",
                    category="Figures", subcategory="{budget}"),
@@ -44,7 +67,9 @@ rule figure:
     log:
         "logs/{budget}/figure_{name}.log",
     params:
-        cmd=lambda wc: figure_cmd(wc.budget, wc.name),
+        kind=lambda wc: figure_kind(wc.name),
+        cells=lambda wc: cell_args(wc.budget, figures_of(wc.budget)[wc.name][0]),
+        options=lambda wc: figure_options(wc.budget, wc.name, figure_samples(wc.budget, wc.name)),
         # the report caption: the runs complete now (a figure is rebuilt when its runs change)
         shown=lambda wc: shown_caption(wc.budget, wc.name),
     wildcard_constraints:
@@ -53,7 +78,8 @@ rule figure:
     conda:
         "../envs/fmer.yaml"
     shell:
-        "{params.cmd} > {log} 2>&1"
+        "fmer figure {params.kind} --budget {wildcards.budget} --out figures/{wildcards.budget}/"
+        "{wildcards.name} {params.cells} {params.options} > {log} 2>&1"
 
 
 rule tables:

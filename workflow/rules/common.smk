@@ -1,4 +1,5 @@
 # The grid of every budget, the artifacts built from it, and the commands that build them.
+import csv
 import logging
 
 from snakemake.exceptions import WorkflowError
@@ -64,13 +65,64 @@ def lookup_run(wildcards):
 
 def run_files(runs):
     """What a figure needs of each run: its logs, and for multigoal its action samples."""
-    files = [f"{r.path}/{name}" for r in runs for name in RUN_FILES]
-    files += [f"{r.path}/samples.csv" for r in runs if r.env == MULTIGOAL]
-    return files
+    return log_files(runs) + sample_files(runs)
+
+
+def log_files(runs):
+    return [f"{r.path}/{name}" for r in runs for name in RUN_FILES]
+
+
+def sample_files(runs):
+    return [f"{r.path}/samples.csv" for r in runs if r.env == MULTIGOAL]
 
 
 def dirs(runs):
     return " ".join(r.path for r in runs)
+
+
+# --- the summary of a budget: one cell per (env, variant), then their concatenation ----------
+def cells_of(runs):
+    """The (env, variant) cells of `runs`, in the order of their first run."""
+    return list(dict.fromkeys((r.env, r.variant) for r in runs))
+
+
+def cell_paths(budget, env, variant):
+    return (f"results/{budget}/summary/{env}/{variant}.csv",
+            f"results/{budget}/completeness/{env}/{variant}.csv")
+
+
+def cell_runs(budget, env, variant):
+    runs = budgets.select(RUNS[budget], envs=[env], variants=[variant])
+    if not runs:
+        raise WorkflowError(f"budget {budget!r} has no run of {variant} on {env} "
+                            "(workflow/config/config.yaml)")
+    return runs
+
+
+def cell_logs(wildcards):
+    """A cell summary's inputs: its runs' logs. Logs are never edited once a run is complete,
+    so their mtimes (a fresh clone's checkout order) must not re-aggregate a shipped cell:
+    `ancient`. Unless the cell's completeness, made from the logs on disk by the `figures`
+    target, lacks a run: then the logs of a run completed since are newer than the cell, and
+    the cell is made again."""
+    files = log_files(cell_runs(wildcards.budget, wildcards.env, wildcards.variant))
+    _, completeness = cell_paths(wildcards.budget, wildcards.env, wildcards.variant)
+    if os.path.exists(completeness):
+        with open(completeness) as f:
+            status = [row["status"] for row in csv.DictReader(f)]
+        if status and all(s == "complete" for s in status):
+            return [ancient(f) for f in files]
+    return files
+
+
+def cell_files(budget, runs):
+    return [path for cell in cells_of(runs) for path in cell_paths(budget, *cell)]
+
+
+def cell_args(budget, runs):
+    """`--cell SUMMARY COMPLETENESS` per cell of `runs`: the arguments of fmer figure and
+    fmer concat-summaries."""
+    return " ".join("--cell " + " ".join(cell_paths(budget, *cell)) for cell in cells_of(runs))
 
 
 # --- the figures of a budget: name -> (runs it shows, extra inputs) --------------------------
@@ -88,9 +140,9 @@ def figures_of(budget):
         figs["ablation_returns"] = (budgets.select(runs, ablation_envs, budgets.ABLATION), [])
         figs["ablation_ess"] = (budgets.select(runs, ablation_envs, ("fmer", "fmer-no-ess")), [])
         figs["ablation_tanh"] = (budgets.select(runs, ablation_envs, ("fmer", "fmer-no-tanh")), [])
-    for name, envs, extra in (("kitchen", KITCHEN_BENCHMARKS, []),
+    for name, envs, extra in (("kitchen", KITCHEN_BENCHMARKS, [REPORTED]),
                               ("multigoal", (MULTIGOAL,), []),
-                              ("iqm", MUJOCO_BENCHMARKS, [RANDOM_SCORES])):
+                              ("iqm", MUJOCO_BENCHMARKS, [RANDOM_SCORES, REPORTED])):
         shown = budgets.select(runs, envs, base)
         if shown:
             figs[name] = (shown, extra)
@@ -140,11 +192,34 @@ def figure_paths(budget, names=None):
     return [f"figures/{budget}/{n}.{ext}" for n in names for ext in ("png", "pdf")]
 
 
-def figure_cmd(budget, name):
+def figure_samples(budget, name):
+    """The action samples figure `name` draws: the multigoal figure's runs' (not the curve's)."""
+    runs, _ = figures_of(budget)[name]
+    return sample_files(runs) if figure_kind(name) == "multigoal" else []
+
+
+def figure_inputs(budget, name):
+    """What figure `name` reads: the cells it draws, its extra files, its action samples."""
     runs, extra = figures_of(budget)[name]
-    random = f" --random-scores {RANDOM_SCORES}" if RANDOM_SCORES in extra else ""
-    return (f"fmer figure {figure_kind(name)} --budget {budget}{random}"
-            f" --out figures/{budget}/{name} {dirs(runs)}")
+    return cell_files(budget, runs) + extra + figure_samples(budget, name)
+
+
+def figure_options(budget, name, samples):
+    """fmer figure's options besides the cells: its extra files, and `samples`."""
+    _, extra = figures_of(budget)[name]
+    flags = {RANDOM_SCORES: "--random-scores", REPORTED: "--reported"}
+    options = [f"{flags[path]} {path}" for path in extra]
+    if samples:
+        options.append("--samples " + " ".join(samples))
+    return " ".join(options)
+
+
+def figure_cmd(budget, name):
+    """The `figures` target's command for figure `name`: the samples on disk only."""
+    runs, _ = figures_of(budget)[name]
+    options = figure_options(budget, name, existing(figure_samples(budget, name)))
+    return (f"fmer figure {figure_kind(name)} --budget {budget} --out figures/{budget}/{name}"
+            f" {cell_args(budget, runs)} {options}")
 
 
 def summary_paths(budget):
@@ -156,9 +231,16 @@ def table_paths(budget):
 
 
 def aggregate_cmd(budget):
+    """The `figures` target's commands for the budget's summary: each cell from its runs'
+    logs on disk, then their concatenation (the rules `cell_summary` and `summary`)."""
+    cells = []
+    for env, variant in cells_of(RUNS[budget]):
+        summary, completeness = cell_paths(budget, env, variant)
+        cells.append(f"fmer aggregate --budget {budget} --out {summary} --completeness"
+                     f" {completeness} {dirs(cell_runs(budget, env, variant))}")
     summary, completeness = summary_paths(budget)
-    return (f"fmer aggregate --budget {budget} --out {summary} --completeness {completeness}"
-            f" {dirs(RUNS[budget])}")
+    return " && ".join([*cells, f"fmer concat-summaries --out {summary} --completeness"
+                                f" {completeness} {cell_args(budget, RUNS[budget])}"])
 
 
 def tables_cmd(budget):
