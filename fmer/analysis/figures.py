@@ -261,9 +261,10 @@ def kitchen(summary, completeness, budget, reported=None, **_):
                            label=f"{variant.upper()}, paper ({PAPER_STEPS:,} steps)")
         ax.set_xticks(range(len(envs)), [f"N = {len(KITCHEN_TASKS[e])}" for e in envs])
         ax.set_ylabel(textwrap.fill(label, 45), fontsize=8)
-        # room below zero for a zero's marker, above the highest bar for its label
+        # room below zero for a zero's marker, above the highest bar or mark for its label
+        # and, above that, for the legend, so that it hides no bar and no paper mark
         top = max(ax.get_ylim()[1], 0.05)
-        ax.set_ylim(-0.04 * top, 1.12 * top)
+        ax.set_ylim(-0.04 * top, 1.55 * top)
         ax.axhline(0, color="0.3", lw=0.8)
         ax.legend(fontsize=7, loc="upper right")
     steps = summary["total_steps"].dropna().unique() if "total_steps" in summary else []
@@ -308,8 +309,7 @@ def multigoal(summary, completeness, budget, samples=None, **_):
                Line2D([], [], ls=":", color="0.6", label="direction to each goal")]
     handles += [Line2D([], [], marker="o", ls="", color=colors[v], alpha=0.6,
                        label=f"{v}: state + action, one per sample") for v in variants]
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8,
-               bbox_to_anchor=(0.5, 0.035))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
     fig.suptitle(f"multigoal-2d, {budget_line(summary, budget)}: stochastic actions of each "
                  f"seed's final policy")
     return fig
@@ -411,7 +411,12 @@ def save(fig, completeness: pd.DataFrame, budget: str, out: str | Path) -> list[
     fig.text(0.01, 0.005, note, fontsize=7, ha="left", va="bottom",
              color="k" if (completeness["status"] == "complete").all() else "firebrick")
     lines = note.count("\n") + 1
-    fig.tight_layout(rect=(0, (0.05 + 0.12 * lines) / fig.get_figheight(), 1, 1))
+    footer = 0.05 + 0.12 * lines  # inches
+    for legend in fig.legends:  # a figure-wide legend sits just above the footer
+        legend.set_bbox_to_anchor((0.5, (footer + 0.02) / fig.get_figheight()))
+        legend.set_loc("lower center")
+    below = footer + (0.45 if fig.legends else 0.0)
+    fig.tight_layout(rect=(0, below / fig.get_figheight(), 1, 1))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = [out.with_name(out.name + ext) for ext in (".png", ".pdf")]
