@@ -93,10 +93,10 @@ rule tables:
         tex="paper/{budget}/results.tex",
     log:
         "logs/{budget}/tables.log",
-    params:
-        cmd=lambda wc: tables_cmd(wc.budget),
     localrule: True
     conda:
         "../envs/fmer.yaml"
     shell:
-        "{params.cmd} > {log} 2>&1"
+        "fmer tables --budget {wildcards.budget} --summary {input.summary}"
+        " --completeness {input.completeness} --reported {input.reported}"
+        " --out paper/{wildcards.budget}/results > {log} 2>&1"
