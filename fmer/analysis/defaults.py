@@ -315,6 +315,8 @@ def figure(summary: pd.DataFrame, runs: pd.DataFrame, settings, tasks=TASKS):
             ax.legend(fontsize=7)
         if "tau" in mine and mine["tau"].gt(0).any():
             axes[1, col].set_yscale("log")
+        # ESS/N sits at the bisection's target: a fixed scale, not one zoomed onto float noise
+        axes[[m for m, _ in TRACES].index("ess_frac"), col].set_ylim(0, 1.05)
     fig.suptitle(f"Defaults study: mean over seeds (band: 95% CI) from n ≥ {figures.BAND_MIN_N} "
                  "seeds, each seed's own line below that")
     return fig
