@@ -255,8 +255,9 @@ def target_inputs(envs=None, variants=None, figures=()):
     return run_files(runs) + figure_paths(BUDGET, names)
 
 
-def figure_inputs(names):
-    """Figures `names` of the budget (those it has) and exactly the runs they draw."""
+def target_figures(names):
+    """A named target's inputs: figures `names` of the budget (those it has) and exactly the
+    runs they draw."""
     figs = figures_of(BUDGET)
     names = [n for n in names if n in figs]
     runs = {r.path: r for n in names for r in figs[n][0]}

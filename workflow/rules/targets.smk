@@ -4,27 +4,27 @@
 # Each of these runs only what its figures draw (common.smk, figures_of).
 rule mujoco:
     input:
-        figure_inputs([*curves(MUJOCO_BENCHMARKS), "iqm"]),
+        target_figures([*curves(MUJOCO_BENCHMARKS), "iqm"]),
 
 
 rule kitchen:
     input:
-        figure_inputs([*curves(KITCHEN_BENCHMARKS), "kitchen"]),
+        target_figures([*curves(KITCHEN_BENCHMARKS), "kitchen"]),
 
 
 rule ablation_tanh:
     input:
-        figure_inputs(["ablation_tanh"]),
+        target_figures(["ablation_tanh"]),
 
 
 rule ablation_ess:
     input:
-        figure_inputs(["ablation_ess"]),
+        target_figures(["ablation_ess"]),
 
 
 rule ablation:
     input:
-        figure_inputs(["ablation_returns", "ablation_ess", "ablation_tanh"]),
+        target_figures(["ablation_returns", "ablation_ess", "ablation_tanh"]),
 
 
 # One target per benchmark, named for it (hopper, ..., kitchen_1, ..., multigoal): its runs
