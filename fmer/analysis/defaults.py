@@ -312,7 +312,8 @@ def figure(summary: pd.DataFrame, runs: pd.DataFrame, settings, tasks=TASKS):
             # every setting in the legend: n seeds, or not run
             figures._lines(ax, mine, runs[runs["env"] == task], metric, settings)
             ax.set(title=task, xlabel=figures.STEPS, ylabel=textwrap.fill(label, 32))
-            ax.legend(fontsize=7)
+            if ax.get_legend_handles_labels()[0]:  # no settings given: nothing to name
+                ax.legend(fontsize=7)
         if "tau" in mine and mine["tau"].gt(0).any():
             axes[1, col].set_yscale("log")
         # ESS/N sits at the bisection's target: a fixed scale, not one zoomed onto float noise
