@@ -24,7 +24,10 @@ SCHEDULE = ["--set", "train.total_steps=900", "--set", "train.learning_starts=20
             "--set", "train.eval_every=250", "--set", "train.eval_episodes=1",
             "--set", "train.log_every=50", "--set", "train.batch_size=64",
             "--set", "train.checkpoint_every=100"]
-CHEAP_FMER = ["--set", "actor.flow_steps=3", "--set", "actor.candidates=4"]
+# the actor every second update: a stop between an actor update and the next critic-only one
+# must resume with the update count and the last actor metrics (k = 1 is the same code path)
+CHEAP_FMER = ["--set", "actor.flow_steps=3", "--set", "actor.candidates=4",
+              "--set", "actor.update_every=2"]
 ALGOS = ["sac", pytest.param("fmer", marks=pytest.mark.slow)]
 
 
