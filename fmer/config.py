@@ -132,6 +132,12 @@ ALGOS = ("sac", "fmer")
 DEVICES = ("cpu", "cuda", "auto")
 # Where a run trains, not what it computes: a run may resume under another value (fmer.train).
 PLACEMENT_KEYS = ("train.device",)
+# What a run writes besides its logs: its numbers do not depend on these (resume is bit-exact).
+OUTPUT_KEYS = ("train.checkpoint_every", "train.keep_checkpoint", "train.tensorboard")
+# SAC reads of FMER's actor only the widths and the learning rate, and none of the entropy
+# estimator or the temperature (fmer.sac; tests/test_sac.py changes every other key and
+# compares the logs), so a SAC run is still its budget's run when FMER's defaults change.
+SAC_ACTOR_KEYS = ("actor.hidden", "actor.lr")
 
 # Per-algorithm defaults, applied before a variant's own overrides. [ours] FMER starts with
 # alpha = 0.05, SAC with CleanRL's 1.0: FMER's tau is set from the ESS, so alpha trades entropy
@@ -386,3 +392,18 @@ def diff(a: Config | dict[str, Any], b: Config | dict[str, Any],
     except those in ``ignore``."""
     fa, fb = (c.flat() if isinstance(c, Config) else c for c in (a, b))
     return sorted(k for k in fa if k not in ignore and fa[k] != fb.get(k))
+
+
+def unread_keys(algo: str) -> tuple[str, ...]:
+    """The keys an algorithm never reads."""
+    if algo != "sac":
+        return ()
+    return tuple(k for k in Config().flat()
+                 if k.split(".")[0] in ("entropy", "temperature")
+                 or (k.startswith("actor.") and k not in SAC_ACTOR_KEYS))
+
+
+def result_diff(run: Config, other: Config) -> list[str]:
+    """The keys on which two configs differ that can change a run's numbers: not where it
+    trains, not what it writes besides its logs, not a key its algorithm never reads."""
+    return diff(run, other, ignore=PLACEMENT_KEYS + OUTPUT_KEYS + unread_keys(run.algo))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -336,6 +337,35 @@ def test_status_refuses_an_unknown_budget_before_any_output(capsys):
     assert cli_main(["status", "--budget", "smok"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "smok" in err and "did you mean smoke" in err
+
+
+def test_a_run_trained_with_another_config_is_stale_and_a_copy_with_the_same_counts(
+        runs, tmp_path):
+    root = tmp_path / "results" / "smoke" / MULTIGOAL
+    shutil.copytree(runs / MULTIGOAL, root)
+    # a budget's own variant with fmer's config: the fmer run copied there is its run
+    shutil.copytree(root / "fmer" / "seed0", root / "fmer-same" / "seed0")
+    grid = copy.deepcopy(CONFIG)
+    grid["budgets"]["smoke"]["variants"] = {"fmer-same": {"base": "fmer", "set": {}}}
+    dirs = [root / v / "seed0" for v in ("fmer", "sac", "fmer-same")]
+    summary, completeness = aggregate(dirs, "smoke", grid)
+    assert (completeness["status"] == "complete").all()
+    assert set(summary["variant"]) == {"fmer", "sac", "fmer-same"}
+    # FMER's defaults change: its runs are another experiment's now; SAC, not reading the
+    # key, keeps its run
+    grid["budgets"]["smoke"]["set"]["actor.candidates"] = 3
+    summary, completeness = aggregate(dirs, "smoke", grid)
+    status = completeness.set_index("variant")["status"]
+    assert status.to_dict() == {"fmer": "stale", "sac": "complete", "fmer-same": "stale"}
+    detail = completeness.set_index("variant").loc["fmer", "detail"]
+    assert "actor.candidates (run 16, budget 3)" in detail
+    assert set(summary["variant"]) == {"sac"}
+    assert "NOT SHOWN: multigoal-2d fmer seed 0; multigoal-2d fmer-same seed 0" in (
+        coverage_note(completeness, "smoke"))
+    # a run elsewhere (fmer train --out) is taken as it is
+    elsewhere = tmp_path / "runs" / "mine"
+    shutil.copytree(root / "fmer" / "seed0", elsewhere)
+    assert aggregate([elsewhere], "smoke", grid)[1]["status"].tolist() == ["complete"]
 
 
 def test_plot_overlays_grid_runs_and_refuses_a_path_without_a_run(runs, tmp_path):

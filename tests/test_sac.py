@@ -10,9 +10,10 @@ import torch
 from torch.distributions import AffineTransform, Normal, TanhTransform, TransformedDistribution
 
 from fmer.buffer import Batch
-from fmer.config import make_config
+from fmer.config import Config, make_config, result_diff, unread_keys
 from fmer.envs import make_env, run_episode
 from fmer.nets import ActionBox
+from fmer.rerun import compare_logs
 from fmer.sac import LOG_STD_MAX, LOG_STD_MIN, SAC, squashed_sample
 from fmer.train import train
 
@@ -108,6 +109,42 @@ def test_state_dict_round_trip_continues_identically():
     torch.manual_seed(5)
     mb = b.update(_batch(seed=9))
     assert ma == mb
+
+
+def _changed(value):
+    """Another valid value of a config key's type."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, list):
+        return [v * 2 for v in value]
+    if isinstance(value, str):
+        return {"silu": "relu", "sinusoidal": "linear", "softmax": "top1",
+                "hutchinson": "exact", "trace": "exact"}[value]
+    return value * 2 if value else 1
+
+
+def test_sac_never_reads_the_keys_it_is_said_not_to(tmp_path):
+    # unread_keys("sac") lets a SAC run stay its budget's run when FMER's defaults change
+    # (fmer aggregate's "stale" check): so every one of them, changed, must leave SAC's logs
+    # as they were, as must the keys of what a run writes besides its logs.
+    schedule = {"train.total_steps": 300, "train.learning_starts": 200, "train.eval_every": 150,
+                "train.eval_episodes": 1, "train.log_every": 50, "train.batch_size": 32,
+                "train.checkpoint_every": 100, "actor.hidden": [16, 16],
+                "critic.hidden": [16, 16]}
+    base = make_config("Pendulum-v1", "sac", 0, overrides=schedule)
+    flat = base.flat()
+    changed = {k: _changed(flat[k]) for k in unread_keys("sac")}
+    changed |= {"train.checkpoint_every": 50, "train.keep_checkpoint": True}
+    other = make_config("Pendulum-v1", "sac", 0, overrides=schedule | changed)
+    assert set(unread_keys("sac")) >= {"actor.candidates", "actor.update_every",
+                                       "temperature.ess_tuning", "entropy.tanh_correction"}
+    assert result_diff(base, other) == []
+    assert result_diff(base, make_config("Pendulum-v1", "sac", 0, overrides=schedule | {
+        "actor.lr": 1e-3})) == ["actor.lr"]
+    assert unread_keys("fmer") == () and len(unread_keys("sac")) < len(Config().flat())
+    train(base, tmp_path / "base")
+    train(other, tmp_path / "other")
+    assert compare_logs(tmp_path / "base", tmp_path / "other") is None
 
 
 def _random_policy_return(seed: int, episodes: int) -> float:

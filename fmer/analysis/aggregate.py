@@ -1,9 +1,15 @@
 """Run directories -> one tidy table (a row per run and evaluation step) and a completeness
-report (which of the expected runs are complete, incomplete, failed or missing).
+report (which of the expected runs are complete, stale, incomplete, failed or missing).
 
 Only runs that ``fmer.runlog.load_run`` verifies (complete, hashes intact) enter the table;
 everything else is listed with the reason, never filled in. "failed" is a run that will not
 complete (a non-finite value, which would recur); one interrupted by a signal is "incomplete".
+"stale" is a complete run at a path of the budget's grid whose config (as its meta.json
+records it) is no longer what the budget gives that run, on a key that can change its numbers
+(``fmer.config.result_diff``): trained before the budget or the package defaults changed. It
+is a run of another experiment, so it is not drawn; retrain it (delete it, then snakemake).
+A run at a grid path is named by its path: one copied from another budget (say, the defaults
+study) with the same config is that budget's run.
 """
 
 from __future__ import annotations
@@ -13,11 +19,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from fmer import budgets
+from fmer.config import config_from_dict, result_diff
 from fmer.envs import BENCHMARKS
 from fmer.runlog import RunLogError, load_run, read_meta, verify_run
 
 KEYS = ["env", "variant", "seed"]
-STATUS_ORDER = ("complete", "incomplete", "failed", "missing")
+STATUS_ORDER = ("complete", "stale", "incomplete", "failed", "missing")
 
 
 def parse_run_path(run_dir: str | Path) -> dict:
@@ -28,28 +36,46 @@ def parse_run_path(run_dir: str | Path) -> dict:
     return {"env": parts[-3], "variant": parts[-2], "seed": int(parts[-1][4:])}
 
 
-def run_identity(run_dir: str | Path, budget: str) -> dict:
-    """env, variant, seed of a RUN_DIR: from its meta.json (in RUN or, for a run in progress,
-    RUN/.train) when it holds a run, whatever its path; else from its path, which must then be
-    one of the budget's grid (``.../BUDGET/ENV/VARIANT/seedN``, a run not trained yet).
-    Anything else, e.g. a misspelled path, is refused naming it."""
-    run_dir = Path(run_dir)
-    for where in (run_dir, run_dir / ".train"):
-        try:
-            meta = read_meta(where / "meta.json")
-        except RunLogError:
-            continue
-        return {key: meta[key] for key in KEYS}
-    parts = run_dir.parts
+def grid_identity(run_dir: str | Path, budget: str) -> dict | None:
+    """env, variant, seed of a path of the budget's grid (``.../BUDGET/ENV/VARIANT/seedN``
+    with a known benchmark), else None."""
     try:
         where = parse_run_path(run_dir)
     except ValueError:
-        where = None
-    if where is None or len(parts) < 4 or parts[-4] != budget or where["env"] not in BENCHMARKS:
-        raise RunLogError(f"{run_dir}: no run here (no meta.json), and not a path of budget "
-                          f"{budget}'s grid (.../{budget}/ENV/VARIANT/seedN with ENV one of "
-                          f"{', '.join(BENCHMARKS)}); misspelled?")
+        return None
+    parts = Path(run_dir).parts
+    if len(parts) < 4 or parts[-4] != budget or where["env"] not in BENCHMARKS:
+        return None
     return where
+
+
+def run_identity(run_dir: str | Path, budget: str) -> dict:
+    """env, variant, seed of a RUN_DIR: from its path when that is one of the budget's grid
+    (``.../BUDGET/ENV/VARIANT/seedN``, trained or not); else from its meta.json (in RUN or,
+    for a run in progress, RUN/.train), e.g. ``fmer train --out runs/hopper``. Anything else,
+    e.g. a misspelled path, is refused naming it."""
+    where = grid_identity(run_dir, budget)
+    if where is not None:
+        return where
+    for inside in (Path(run_dir), Path(run_dir) / ".train"):
+        try:
+            meta = read_meta(inside / "meta.json")
+        except RunLogError:
+            continue
+        return {key: meta[key] for key in KEYS}
+    raise RunLogError(f"{run_dir}: no run here (no meta.json), and not a path of budget "
+                      f"{budget}'s grid (.../{budget}/ENV/VARIANT/seedN with ENV one of "
+                      f"{', '.join(BENCHMARKS)}); misspelled?")
+
+
+def stale_keys(meta: dict, grid: dict, budget: str, where: dict) -> str:
+    """How the config a run was trained with differs from the one ``budget`` now gives the
+    run ``where`` names, on keys that can change its numbers ("" if it does not)."""
+    expected = budgets.run(grid, budget, where["env"], where["variant"], where["seed"]).config()
+    trained = config_from_dict(meta["config"])
+    old, new = trained.flat(), expected.flat()
+    return ", ".join(f"{key} (run {old[key]!r}, budget {new[key]!r})"
+                     for key in result_diff(trained, expected))
 
 
 def _status(run_dir: Path) -> tuple[str, str, float]:
@@ -72,31 +98,28 @@ def _status(run_dir: Path) -> tuple[str, str, float]:
     return "missing", "no meta.json", float("nan")
 
 
-def run_table(run_dir: str | Path) -> pd.DataFrame:
+def run_table(run_dir: str | Path, where: dict | None = None) -> pd.DataFrame:
     """One verified run: its evaluations, each with the training metrics logged last at or
-    before that step (train.csv is logged every log_every steps, eval.csv every eval_every)."""
+    before that step (train.csv is logged every log_every steps, eval.csv every eval_every);
+    named by ``where`` (env, variant, seed; default: its meta.json)."""
     meta, evals, train = load_run(run_dir)
-    try:
-        where = parse_run_path(run_dir)
-    except ValueError:  # not a grid path (e.g. fmer train --out runs/hopper): meta.json says
-        where = meta
-    for key in ("env", "variant", "seed"):
-        if meta[key] != where[key]:
-            raise RunLogError(f"{run_dir}: meta.json says {key}={meta[key]!r}, the path "
-                              f"{where[key]!r}")
+    where = where or meta
     train = train.drop(columns=["updates_per_s", "env_steps_per_s"])
     table = pd.merge_asof(evals.sort_values("step"), train.sort_values("step"), on="step",
                           direction="backward")
-    table.insert(0, "seed", meta["seed"])
-    table.insert(0, "variant", meta["variant"])
-    table.insert(0, "env", meta["env"])
+    table.insert(0, "seed", where["seed"])
+    table.insert(0, "variant", where["variant"])
+    table.insert(0, "env", where["env"])
     table["total_steps"] = meta["config"]["train"]["total_steps"]
     return table
 
 
-def aggregate(run_dirs: list[str | Path], budget: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(summary, completeness) of the expected ``run_dirs`` of ``budget``; RunLogError, before
+def aggregate(run_dirs: list[str | Path], budget: str,
+              grid: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summary, completeness) of the expected ``run_dirs`` of ``budget`` in the workflow
+    config ``grid`` (default: ``fmer.budgets.load()``, the checkout's); RunLogError, before
     any work, naming each RUN_DIR that is neither a run nor a path of the budget's grid."""
+    grid = budgets.load() if grid is None else grid
     identities, bad = [], []
     for run_dir in map(Path, run_dirs):
         try:
@@ -108,12 +131,19 @@ def aggregate(run_dirs: list[str | Path], budget: str) -> tuple[pd.DataFrame, pd
     tables, report = [], []
     for row in identities:
         run_dir = Path(row["path"])
+        where = {key: row[key] for key in KEYS}
         try:
-            table = run_table(run_dir)
+            table = run_table(run_dir, where)
         except RunLogError:
             status, detail, last = _status(run_dir)
             report.append(row | {"status": status, "last_step": last, "detail": detail})
             continue
+        if grid_identity(run_dir, budget) is not None:
+            changed = stale_keys(read_meta(run_dir / "meta.json"), grid, budget, where)
+            if changed:
+                report.append(row | {"status": "stale", "last_step": float(table["step"].iloc[-1]),
+                                     "detail": f"trained with another config: {changed}"})
+                continue
         tables.append(table)
         report.append(row | {"status": "complete", "last_step": float(table["step"].iloc[-1]),
                              "detail": ""})
@@ -152,6 +182,12 @@ def counts(completeness: pd.DataFrame) -> dict[str, int]:
     return {s: int(found.get(s, 0)) for s in STATUS_ORDER}
 
 
+def others_text(c: dict[str, int]) -> str:
+    """The runs that are not complete, by status: "incomplete 1, failed 0, missing 2" (and
+    "stale N" first when there are any)."""
+    return ", ".join(f"{s} {c[s]}" for s in STATUS_ORDER[1:] if s != "stale" or c[s])
+
+
 def coverage_note(completeness: pd.DataFrame, budget: str) -> str:
     """The line every figure carries: how many of the budget's runs it is built from."""
     c = counts(completeness)
@@ -167,7 +203,7 @@ def coverage_note(completeness: pd.DataFrame, budget: str) -> str:
 
 
 def main(args) -> int:
-    summary, completeness = aggregate(args.run_dirs, args.budget)
+    summary, completeness = aggregate(args.run_dirs, args.budget, budgets.load(args.budgets))
     write(summary, completeness, args.out, args.completeness)
     c = counts(completeness)
     print(json.dumps({"budget": args.budget, **c, "expected": len(completeness)}))

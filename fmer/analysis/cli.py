@@ -55,11 +55,15 @@ def add_parser(subparsers) -> None:
         "aggregate", help="run logs -> tidy summary.csv and a completeness report",
         description="Load every verified run among RUN_DIRs (the runs a budget expects) into "
                     "one table (env, variant, seed, step, metrics) and list the others as "
-                    "incomplete, failed or missing.",
+                    "stale, incomplete, failed or missing.",
         **examples("fmer aggregate --budget mini --out /tmp/summary.csv "
                    "--completeness /tmp/completeness.csv results/mini/*/*/seed*"))
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--budget", required=True)
+    p.add_argument("--budgets", default=budgets.DEFAULT_FILE, metavar="FILE",
+                   help="the workflow config whose budget a run of the grid is checked "
+                        "against (a run trained with another config is listed as stale; "
+                        "default: %(default)s)")
     add_outputs(p)
     p.set_defaults(func=_lazy("aggregate", "main"))
 

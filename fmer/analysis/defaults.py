@@ -21,7 +21,7 @@ import pandas as pd
 
 from fmer import markdown
 from fmer.analysis import stats
-from fmer.analysis.aggregate import counts
+from fmer.analysis.aggregate import counts, others_text
 
 RULE = """\
 # FMER's cost defaults: the study
@@ -277,8 +277,8 @@ def page(tidy: pd.DataFrame, decision: Decision, runs: pd.DataFrame, costs: pd.D
                   f"(`fmer bench --envs {COST_ENV} --threads 1 --budget {BUDGET}`).")
     return "\n".join([
         RULE, "## The runs", "",
-        f"Budget `{BUDGET}`: {c['complete']} of {len(completeness)} runs complete (incomplete "
-        f"{c['incomplete']}, failed {c['failed']}, missing {c['missing']}). Final return = the "
+        f"Budget `{BUDGET}`: {c['complete']} of {len(completeness)} runs complete "
+        f"({others_text(c)}). Final return = the "
         f"evaluation return at step {FINAL_STEP:,}; a run that did not reach it is not used. "
         f"Each cell: mean over the n seeds with its 95% percentile-bootstrap interval "
         f"({REPS:,} resamples); max return = the highest evaluation of a run. Whole run: "

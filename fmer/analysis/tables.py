@@ -16,7 +16,7 @@ import pandas as pd
 
 from fmer import markdown
 from fmer.analysis import stats, verdicts
-from fmer.analysis.aggregate import counts
+from fmer.analysis.aggregate import counts, others_text
 from fmer.envs import KITCHEN_BENCHMARKS, KITCHEN_TASKS, MUJOCO_BENCHMARKS
 
 METHODS = (("fmer", "FMER"), ("sac", "SAC"))
@@ -109,7 +109,7 @@ def write(summary: pd.DataFrame, completeness: pd.DataFrame, reported: pd.DataFr
           budget: str, out: str | Path) -> list[Path]:
     c = counts(completeness)
     note = (f"Ours: budget `{budget}`, {c['complete']} of {len(completeness)} runs complete "
-            f"(incomplete {c['incomplete']}, failed {c['failed']}, missing {c['missing']}); "
+            f"({others_text(c)}); "
             "mean [95% stratified-bootstrap CI] (n = seeds). Paper: arXiv 2603.17685 v1, as "
             "read from a secondary summary (paper/reported.csv), no ± given.")
     tables = (("MuJoCo: maximum over evaluations of the mean return, and final return",

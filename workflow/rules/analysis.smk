@@ -30,12 +30,13 @@ rule cell_summary:
         "logs/{budget}/summary/{env}/{variant}.log",
     params:
         runs=lambda wc: dirs(cell_runs(wc.budget, wc.env, wc.variant)),
+        budgets=lambda wc, output: BUDGETS_FILE,  # not recorded: as in rule train
     localrule: True
     conda:
         "../envs/fmer.yaml"
     shell:
-        "fmer aggregate --budget {wildcards.budget} --out {output.summary}"
-        " --completeness {output.completeness} {params.runs} > {log} 2>&1"
+        "fmer aggregate --budgets {params.budgets} --budget {wildcards.budget}"
+        " --out {output.summary} --completeness {output.completeness} {params.runs} > {log} 2>&1"
 
 
 # The budget's summary, for the tables and other readers: the concatenation of its cells.
