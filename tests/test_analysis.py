@@ -353,12 +353,14 @@ def test_a_run_trained_with_another_config_is_stale_and_a_copy_with_the_same_cou
     assert set(summary["variant"]) == {"fmer", "sac", "fmer-same"}
     # FMER's defaults change: its runs are another experiment's now; SAC, not reading the
     # key, keeps its run
-    grid["budgets"]["smoke"]["set"]["actor.candidates"] = 3
+    trained = json.loads((root / "fmer" / "seed0" / "meta.json").read_text())["config"]
+    candidates = trained["actor"]["candidates"]
+    grid["budgets"]["smoke"]["set"]["actor.candidates"] = candidates + 1
     summary, completeness = aggregate(dirs, "smoke", grid)
     status = completeness.set_index("variant")["status"]
     assert status.to_dict() == {"fmer": "stale", "sac": "complete", "fmer-same": "stale"}
     detail = completeness.set_index("variant").loc["fmer", "detail"]
-    assert "actor.candidates (run 16, budget 3)" in detail
+    assert f"actor.candidates (run {candidates}, budget {candidates + 1})" in detail
     assert set(summary["variant"]) == {"sac"}
     assert "NOT SHOWN: multigoal-2d fmer seed 0; multigoal-2d fmer-same seed 0" in (
         coverage_note(completeness, "smoke"))
