@@ -293,6 +293,9 @@ def test_status_of_a_grid_with_complete_running_killed_failed_and_missing_runs(r
     meta.update(status="failed", error="non-finite critic_loss at step 250",
                 failure={"step": 250, "quantity": "critic_loss"})
     (failed / "meta.json").write_text(json.dumps(meta))
+    # complete, but not this path's run (another env): stale, to be retrained
+    stale = budgets.run_path("smoke", "kitchen-1", "sac", 0)
+    shutil.copytree(runs / MULTIGOAL / "sac/seed0", tmp_path / stale)
     # a run of the grid started as the workflow starts it, frozen after a checkpoint
     hopper = budgets.select(smoke, envs=["Hopper-v5"], variants=["sac"])[0]
     partial = tmp_path / hopper.path / ".train"
@@ -322,8 +325,10 @@ def test_status_of_a_grid_with_complete_running_killed_failed_and_missing_runs(r
     assert f"resumes from its checkpoint at step {saved}" in lines[hopper.path]
     assert state[budgets.run_path("smoke", "kitchen-1", "fmer", 0)] == "failed"
     assert "non-finite critic_loss" in lines[budgets.run_path("smoke", "kitchen-1", "fmer", 0)]
-    assert sum(s == "missing" for s in state.values()) == 5
-    assert totals[0] == "runs: 9: 2 complete, 0 running, 1 stopped, 1 failed, 5 missing"
+    assert state[stale] == "stale"
+    assert f"env (run '{MULTIGOAL}', budget 'kitchen-1')" in lines[stale]
+    assert sum(s == "missing" for s in state.values()) == 4
+    assert totals[0] == "runs: 9: 2 complete, 1 stale, 0 running, 1 stopped, 1 failed, 4 missing"
     done = 2 * 300 + saved
     assert totals[1] == f"env steps: {done:,} done, {2700 - done:,} left (of 2,700)"
     hours = {r.path: cost.core_seconds(r) / 3600 for r in smoke}

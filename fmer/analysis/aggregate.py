@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from fmer import budgets
-from fmer.config import config_from_dict, result_diff
+from fmer.config import Config, config_from_dict, result_diff
 from fmer.envs import BENCHMARKS
 from fmer.runlog import RunLogError, load_run, read_meta, verify_run
 
@@ -68,10 +68,9 @@ def run_identity(run_dir: str | Path, budget: str) -> dict:
                       f"{', '.join(BENCHMARKS)}); misspelled?")
 
 
-def stale_keys(meta: dict, grid: dict, budget: str, where: dict) -> str:
-    """How the config a run was trained with differs from the one ``budget`` now gives the
-    run ``where`` names, on keys that can change its numbers ("" if it does not)."""
-    expected = budgets.run(grid, budget, where["env"], where["variant"], where["seed"]).config()
+def config_change(meta: dict, expected: Config) -> str:
+    """How the config a run was trained with (its meta.json) differs from ``expected`` on keys
+    that can change its numbers, as "key (run V, budget W), ..."; "" if it does not."""
     trained = config_from_dict(meta["config"])
     old, new = trained.flat(), expected.flat()
     return ", ".join(f"{key} (run {old[key]!r}, budget {new[key]!r})"
@@ -139,7 +138,8 @@ def aggregate(run_dirs: list[str | Path], budget: str,
             report.append(row | {"status": status, "last_step": last, "detail": detail})
             continue
         if grid_identity(run_dir, budget) is not None:
-            changed = stale_keys(read_meta(run_dir / "meta.json"), grid, budget, where)
+            expected = budgets.run(grid, budget, *(where[key] for key in KEYS)).config()
+            changed = config_change(read_meta(run_dir / "meta.json"), expected)
             if changed:
                 report.append(row | {"status": "stale", "last_step": float(table["step"].iloc[-1]),
                                      "detail": f"trained with another config: {changed}"})

@@ -150,7 +150,8 @@ def add_parser(subparsers) -> None:
 
     p = subparsers.add_parser(
         "status", help="how far a budget's grid is: each run, then what is done and left",
-        description="One line per run of the budget: complete, running (step, speed), "
+        description="One line per run of the budget: complete, stale (complete but trained "
+                    "with another config than the budget now gives it), running (step, speed), "
                     "stopped (killed; resumes from its checkpoint), failed (why) or missing; "
                     "then runs, env steps and estimated core-hours done and left. Reads only "
                     "the run directories under ROOT, so it works while Snakemake runs and on "

@@ -2,6 +2,8 @@
 
 Each run of the budget (fmer.budgets) is one of
 - complete: ``RUN/`` holds a verified run (or ``RUN/.train/`` does: killed before the move);
+- stale: complete, but trained with a config other than the one the budget now gives it (on a
+  key that can change its numbers; fmer.analysis.aggregate): delete it to retrain;
 - running: ``RUN/.train/meta.json`` says running and its process is alive: on this host, its
   pid names a live ``fmer`` process; on another host (a cluster node), its logs changed in the
   last ``--stale-minutes``;
@@ -25,11 +27,12 @@ from pathlib import Path
 
 from fmer import budgets
 from fmer.analysis import cost
+from fmer.analysis.aggregate import config_change
 from fmer.checkpoint import Checkpointer, CheckpointError
 from fmer.config import load_yaml, make_config
 from fmer.runlog import RunLogError, read_meta, verify_run
 
-STATES = ("complete", "running", "stopped", "failed", "missing")
+STATES = ("complete", "stale", "running", "stopped", "failed", "missing")
 
 
 @dataclass
@@ -78,6 +81,10 @@ def run_status(root: Path, run: budgets.Run, stale_s: float) -> RunStatus:
             problems = verify_run(where)
             if problems:
                 return RunStatus(run, "failed", total, 0, problems[0])
+            changed = config_change(meta, run.config())
+            if changed:
+                return RunStatus(run, "stale", total, 0, f"trained with another config: "
+                                 f"{changed}; delete {run_dir} to retrain")
             return RunStatus(run, "complete", total, total, f"{total:,} steps{note}")
         return _partial(run, meta, where, total, stale_s)
     return RunStatus(run, "missing", total, 0, "")
