@@ -25,6 +25,8 @@ DEFAULT_FILE = "workflow/config/config.yaml"
 GROUPS = {"all": BENCHMARKS, "mujoco": MUJOCO_BENCHMARKS, "kitchen": KITCHEN_BENCHMARKS}
 # The paper's 2x2 ablation of its two corrections (entropy tanh term x ESS-tuned tau)
 ABLATION = ("fmer", "fmer-no-tanh", "fmer-no-ess", "fmer-no-tanh-no-ess")
+# The paper's comparison of candidate weights: softmax (FMER's) against top-1 and unnormalised
+WEIGHTING = ("fmer", "fmer-top1", "fmer-unnormalized")
 # Multigoal runs keep their final agent long enough to draw the action samples of the
 # multimodality figure (fmer samples), then drop it.
 SAMPLE_SETTINGS = {"train.keep_checkpoint": True}

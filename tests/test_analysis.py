@@ -481,6 +481,14 @@ def test_ablation_figures_name_every_expected_variant_and_take_a_budgets_own(run
         assert legend_texts(ax) == ["fmer (n=2): each seed, too few for a CI",
                                     "fmer-no-ess: not run (0 of 1 runs complete)"]
         assert ax.get_xlabel() == figures.STEPS and ax.get_ylabel()
+    # the weights' figure: the same panels, its own title
+    renamed = {"fmer-n8-s64-e64": "fmer-top1", "fmer-no-ess": "fmer-unnormalized"}
+    fig = figures.ablation_weights(summary.replace({"variant": renamed}),
+                                   completeness.replace({"variant": renamed}), "smoke")
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == [
+        "fmer (n=2)", "fmer-top1 (n=2)", "fmer-unnormalized (n=0)"]
+    assert fig._suptitle.get_text().startswith(
+        "Candidate weights: softmax (fmer), top-1, unnormalised, budget smoke, 300 steps")
     assert figures.colors_of(["fmer", "fmer-n8-s64-e64", "fmer-n8-s64-e64-k2"]) == {
         "fmer": figures.COLORS["fmer"], "fmer-n8-s64-e64": figures.OTHER_COLORS[0],
         "fmer-n8-s64-e64-k2": figures.OTHER_COLORS[1]}

@@ -379,7 +379,8 @@ def test_dry_run_of_each_named_target_schedules_only_its_runs(tmp_path):
         "kitchen": grid(KITCHEN_BENCHMARKS, ("fmer", "sac")),
         "ablation_tanh": grid(ablation_envs, ("fmer", "fmer-no-tanh")),
         "ablation_ess": grid(ablation_envs, ("fmer", "fmer-no-ess")),
-        "ablation": grid(ablation_envs, budgets.ABLATION),
+        "ablation_weights": grid(ablation_envs, budgets.WEIGHTING),
+        "ablation": grid(ablation_envs, budgets.ABLATION + budgets.WEIGHTING),
         "hopper": grid(["Hopper-v5"], None),
         "figures": set(),
     }

@@ -13,8 +13,8 @@ from fmer import budgets, markdown
 from fmer.cli import examples
 
 # fmer.analysis.figures.KINDS, named here to keep matplotlib out of start-up (a test checks)
-FIGURE_KINDS = ("curve", "ablation_returns", "ablation_ess", "ablation_tanh", "kitchen",
-                "multigoal", "iqm")
+FIGURE_KINDS = ("curve", "ablation_returns", "ablation_ess", "ablation_tanh",
+                "ablation_weights", "kitchen", "multigoal", "iqm")
 
 
 def _lazy(module: str, function: str):

@@ -157,7 +157,8 @@ def curve(summary, completeness, budget, **_):
     return fig
 
 
-def ablation_returns(summary, completeness, budget, **_):
+def _returns_by_variant(summary, completeness, budget, title):
+    """Per benchmark, the final and the max return of each expected variant, with its CI."""
     envs = _envs(completeness, MUJOCO_BENCHMARKS)
     fig, axes = plt.subplots(len(envs), 2, figsize=(11, 2.8 * len(envs)), squeeze=False)
     for row, env in zip(axes, envs, strict=True):
@@ -172,8 +173,17 @@ def ablation_returns(summary, completeness, budget, **_):
                                                        if which == "max" else ""))
             ax.set_ylabel("variant (n = seeds)")
             ax.set_title(f"{env}: {which} return", fontsize=10)
-    fig.suptitle(f"Ablations, {budget_line(summary, budget)}: mean and 95% CI over seeds")
+    fig.suptitle(f"{title}, {budget_line(summary, budget)}: mean and 95% CI over seeds")
     return fig
+
+
+def ablation_returns(summary, completeness, budget, **_):
+    return _returns_by_variant(summary, completeness, budget, "Ablations")
+
+
+def ablation_weights(summary, completeness, budget, **_):
+    return _returns_by_variant(summary, completeness, budget,
+                               "Candidate weights: softmax (fmer), top-1, unnormalised")
 
 
 def ablation_ess(summary, completeness, budget, **_):
@@ -387,8 +397,8 @@ def iqm(summary, completeness, budget, random_scores=None, reported=None, **_):
 
 
 KINDS = {"curve": curve, "ablation_returns": ablation_returns, "ablation_ess": ablation_ess,
-         "ablation_tanh": ablation_tanh, "kitchen": kitchen, "multigoal": multigoal,
-         "iqm": iqm}
+         "ablation_tanh": ablation_tanh, "ablation_weights": ablation_weights,
+         "kitchen": kitchen, "multigoal": multigoal, "iqm": iqm}
 
 
 def build(kind: str, cells, budget: str, out: str | Path, random_scores=None, reported=None,

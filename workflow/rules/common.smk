@@ -129,8 +129,12 @@ def cell_args(budget, runs):
 def figures_of(budget):
     runs = RUNS[budget]
     base = ("fmer", "sac")
-    ablation_envs = sorted({r.env for r in runs if r.variant in budgets.ABLATION[1:]},
-                           key=BENCHMARKS.index)
+
+    def envs_with(variants):  # the benchmarks where the budget runs any of these variants
+        return sorted({r.env for r in runs if r.variant in variants}, key=BENCHMARKS.index)
+
+    ablation_envs = envs_with(budgets.ABLATION[1:])
+    weights_envs = envs_with(budgets.WEIGHTING[1:])
     figs = {}
     for env in BENCHMARKS:
         shown = budgets.select(runs, envs=[env], variants=base)
@@ -140,6 +144,8 @@ def figures_of(budget):
         figs["ablation_returns"] = (budgets.select(runs, ablation_envs, budgets.ABLATION), [])
         figs["ablation_ess"] = (budgets.select(runs, ablation_envs, ("fmer", "fmer-no-ess")), [])
         figs["ablation_tanh"] = (budgets.select(runs, ablation_envs, ("fmer", "fmer-no-tanh")), [])
+    if weights_envs:
+        figs["ablation_weights"] = (budgets.select(runs, weights_envs, budgets.WEIGHTING), [])
     for name, envs, extra in (("kitchen", KITCHEN_BENCHMARKS, [REPORTED]),
                               ("multigoal", (MULTIGOAL,), []),
                               ("iqm", MUJOCO_BENCHMARKS, [RANDOM_SCORES, REPORTED])):

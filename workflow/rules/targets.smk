@@ -22,9 +22,14 @@ rule ablation_ess:
         target_figures(["ablation_ess"]),
 
 
+rule ablation_weights:
+    input:
+        target_figures(["ablation_weights"]),
+
+
 rule ablation:
     input:
-        target_figures(["ablation_returns", "ablation_ess", "ablation_tanh"]),
+        target_figures(["ablation_returns", "ablation_ess", "ablation_tanh", "ablation_weights"]),
 
 
 # One target per benchmark, named for it (hopper, ..., kitchen_1, ..., multigoal): its runs
