@@ -180,8 +180,9 @@ def test_a_cell_made_without_a_run_is_made_again_once_the_run_is_there(smoke):
     subprocess.run(["mv", str(run), str(away)], check=True)
     cell = ["results/smoke/summary/Hopper-v5/sac.csv",
             "results/smoke/completeness/Hopper-v5/sac.csv"]
-    assert subprocess.run([str(SNAKEMAKE.with_name("fmer")), "aggregate", "--budget", "smoke",
-                           "--out", cell[0], "--completeness", cell[1], str(run)], cwd=work,
+    assert subprocess.run([str(SNAKEMAKE.with_name("fmer")), "aggregate", "--budgets",
+                           str(REPO / budgets.DEFAULT_FILE), "--budget", "smoke", "--out",
+                           cell[0], "--completeness", cell[1], str(run)], cwd=work,
                           capture_output=True).returncode == 0
     assert pd.read_csv(work / cell[1])["status"].tolist() == ["missing"]
     subprocess.run(["mv", str(away), str(run)], check=True)

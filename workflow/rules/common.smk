@@ -242,8 +242,8 @@ def aggregate_cmd(budget):
     cells = []
     for env, variant in cells_of(RUNS[budget]):
         summary, completeness = cell_paths(budget, env, variant)
-        cells.append(f"fmer aggregate --budget {budget} --out {summary} --completeness"
-                     f" {completeness} {dirs(cell_runs(budget, env, variant))}")
+        cells.append(f"fmer aggregate --budgets {BUDGETS_FILE} --budget {budget} --out {summary}"
+                     f" --completeness {completeness} {dirs(cell_runs(budget, env, variant))}")
     summary, completeness = summary_paths(budget)
     return " && ".join([*cells, f"fmer concat-summaries --out {summary} --completeness"
                                 f" {completeness} {cell_args(budget, RUNS[budget])}"])
