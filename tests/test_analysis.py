@@ -23,10 +23,10 @@ from rliable import metrics
 
 from fmer import budgets
 from fmer.analysis import cli, cost, figures, plot, rollouts, stats, status, tables, verdicts
-from fmer.analysis.aggregate import aggregate, coverage_note, parse_run_path
+from fmer.analysis.aggregate import aggregate, config_change, coverage_note, parse_run_path
 from fmer.checkpoint import Checkpointer
 from fmer.cli import main as cli_main
-from fmer.config import ConfigError, load_yaml, parse_overrides
+from fmer.config import Config, ConfigError, load_yaml, parse_overrides
 from fmer.envs import MULTIGOAL
 from fmer.multigoal import GOALS
 
@@ -369,6 +369,9 @@ def test_a_run_trained_with_another_config_is_stale_and_a_copy_with_the_same_cou
     assert set(summary["variant"]) == {"sac"}
     assert "NOT SHOWN: multigoal-2d fmer seed 0; multigoal-2d fmer-same seed 0" in (
         coverage_note(completeness, "smoke"))
+    # a config this version cannot read (a key since removed) is another experiment too
+    trained["actor"]["removed_key"] = 1
+    assert "actor.removed_key" in config_change({"config": trained}, Config())
     # a run elsewhere (fmer train --out) is taken as it is
     elsewhere = tmp_path / "runs" / "mine"
     shutil.copytree(root / "fmer" / "seed0", elsewhere)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from fmer import budgets
-from fmer.config import Config, config_from_dict, result_diff
+from fmer.config import Config, ConfigError, config_from_dict, result_diff
 from fmer.envs import BENCHMARKS
 from fmer.runlog import RunLogError, load_run, read_meta, verify_run
 
@@ -71,7 +71,10 @@ def run_identity(run_dir: str | Path, budget: str) -> dict:
 def config_change(meta: dict, expected: Config) -> str:
     """How the config a run was trained with (its meta.json) differs from ``expected`` on keys
     that can change its numbers, as "key (run V, budget W), ..."; "" if it does not."""
-    trained = config_from_dict(meta["config"])
+    try:
+        trained = config_from_dict(meta["config"])
+    except ConfigError as exc:  # e.g. a key this version no longer has
+        return f"its config is not one this version can train ({exc})"
     old, new = trained.flat(), expected.flat()
     return ", ".join(f"{key} (run {old[key]!r}, budget {new[key]!r})"
                      for key in result_diff(trained, expected))
