@@ -147,7 +147,8 @@ def test_page_csv_and_figure_of_a_complete_study(tmp_path):
 
 def test_page_of_an_incomplete_study_names_the_missing_runs_and_chooses_nothing(tmp_path):
     summary, completeness = study_frames(FINALS, missing={(CHEAPER, H, 0), (CHEAPER, H, 1),
-                                                          (CHEAPER, H, 2)})
+                                                          (CHEAPER, H, 2), (CHEAP, C, 1),
+                                                          (CHEAP, C, 2)})
     paths = defaults.write(summary, completeness, None, tmp_path / "d.md", tmp_path / "d.csv",
                            tmp_path / "study")
     text = paths[0].read_text()
@@ -158,6 +159,9 @@ def test_page_of_an_incomplete_study_names_the_missing_runs_and_chooses_nothing(
     tidy = pd.read_csv(paths[1])
     assert tidy["verdict"].fillna("").isin(["reference", ""]).all()
     assert tidy.set_index(["setting", "task"]).loc[(CHEAPER, H), "n"] == 0
+    # one seed: its mean, never a zero-width interval
+    (row,) = [line for line in text.splitlines() if line.startswith(f"| `{CHEAP}` | {C} |")]
+    assert row.count("(one seed: no interval)") == 2 and "[" not in row
 
 
 # --- real tiny runs ------------------------------------------------------------------------

@@ -192,8 +192,12 @@ def _num(x, fmt=".0f") -> str:
 
 
 def _ci(r, which) -> str:
+    if not r["n"]:
+        return "–"
+    if r["n"] < 2:  # one seed: its bootstrap interval is a point, which would claim certainty
+        return f"{_num(r[f'{which}_mean'])} (one seed: no interval)"
     return (f"{_num(r[f'{which}_mean'])} [{_num(r[f'{which}_low'])}, "
-            f"{_num(r[f'{which}_high'])}]" if r["n"] else "–")
+            f"{_num(r[f'{which}_high'])}]")
 
 
 def _run(key) -> str:
