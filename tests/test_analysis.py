@@ -211,6 +211,11 @@ def test_tables_set_ours_beside_the_papers(runs, tmp_path):
     assert "(n=2)" in text and "smoke, 300 steps" in text
     assert "4 of 4 runs complete" in text
     assert r"\begin{tabular}" in tex.read_text()
+    # one seed of SAC: its mean, never a zero-width interval
+    one = summary[(summary["variant"] == "fmer") | (summary["seed"] == 0)]
+    md, _ = tables.write(one, completeness, reported, "smoke", tmp_path / "one")
+    text = md.read_text()
+    assert "(n=1, no interval)" in text and "(n=2)" in text and "[" in text
 
 
 def test_verdict_table_on_tiny_real_runs(runs, tmp_path):

@@ -33,6 +33,8 @@ def _cell(table: pd.DataFrame, env: str, variant: str, fmt: str) -> str:
     if hit.empty:
         return "–"
     r = hit.iloc[0]
+    if r["n"] < 2:  # one seed: its bootstrap interval is a point, which would claim certainty
+        return f"{r['point']:{fmt}} (n=1, no interval)"
     return (f"{r['point']:{fmt}} [{r['low']:{fmt}}, {r['high']:{fmt}}] (n={int(r['n'])})")
 
 
