@@ -29,7 +29,7 @@ from fmer import budgets
 from fmer.analysis import cost
 from fmer.analysis.aggregate import config_change
 from fmer.checkpoint import Checkpointer, CheckpointError
-from fmer.config import load_yaml, make_config
+from fmer.config import load_yaml
 from fmer.runlog import RunLogError, read_meta, verify_run
 
 STATES = ("complete", "stale", "running", "stopped", "failed", "missing")
@@ -68,7 +68,8 @@ def _alive(meta: dict, where: Path, stale_s: float) -> tuple[bool, str]:
 
 
 def run_status(root: Path, run: budgets.Run, stale_s: float) -> RunStatus:
-    total = make_config(run.env, run.algo, run.seed, overrides=run.overrides).train.total_steps
+    expected = run.config()
+    total = expected.train.total_steps
     run_dir = root / run.path
     for where, note in ((run_dir, ""), (run_dir / ".train", " (logs not yet moved out of .train)")):
         if not (where / "meta.json").exists():
@@ -81,7 +82,7 @@ def run_status(root: Path, run: budgets.Run, stale_s: float) -> RunStatus:
             problems = verify_run(where)
             if problems:
                 return RunStatus(run, "failed", total, 0, problems[0])
-            changed = config_change(meta, run.config())
+            changed = config_change(meta, expected)
             if changed:
                 return RunStatus(run, "stale", total, 0, f"trained with another config: "
                                  f"{changed}; delete {run_dir} to retrain")
