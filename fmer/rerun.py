@@ -4,8 +4,12 @@ The run is trained again from the config its meta.json records (same env, algori
 every setting) into a temporary directory, and its eval.csv and train.csv rows are compared
 with the run's own, value by value as written, timing columns aside (``TIMING_COLUMNS``: they
 depend on the machine's speed). Identical logs need the same package, library versions and
-hardware class as the original (meta.json records them); a difference names the first row and
-column where the two part.
+CPU float kernels as the original (meta.json records them); a difference names the first row
+and column where the two part. A run whose meta.json records another float fingerprint
+(fmer.device) than this machine's is not retrained: its logs are reproducible on a machine like
+the one that made it, and a difference here would say nothing about the code. A run made
+before fingerprints were recorded is retrained, and a difference says that it may be the
+machine's.
 
 ``--steps N`` trains only up to step N (``train.total_steps`` = N; the eval, log and checkpoint
 cadences and the replay buffer's size stay the original's, so the steps before N see the same
@@ -23,6 +27,8 @@ import csv
 import sys
 import tempfile
 from pathlib import Path
+
+import torch
 
 from fmer.runlog import LOG_FILES, TIMING_COLUMNS, RunLogError, read_meta, verify_run
 
@@ -62,6 +68,23 @@ def compare_logs(shipped: str | Path, rerun: str | Path, steps: int | None = Non
     return None
 
 
+def other_machine(meta: dict) -> str | None:
+    """Why this machine cannot reproduce the run of ``meta`` bit for bit, or None: it was
+    made on a CPU whose float kernels round differently (another float fingerprint)."""
+    from fmer.device import float_fingerprint
+
+    made_on = meta.get("device") or {}
+    if made_on.get("type") != "cpu" or "float_fingerprint" not in made_on:
+        return None
+    here = float_fingerprint()
+    if made_on["float_fingerprint"] == here:
+        return None
+    return (f"made on a CPU whose float kernels round differently (float fingerprint "
+            f"{made_on['float_fingerprint']}, {made_on.get('cpu_capability')} kernels) from "
+            f"this one ({here}, {torch.backends.cpu.get_cpu_capability()}): its logs are "
+            "reproducible on a machine like the one that made it, not here")
+
+
 def rerun_config(meta: dict, steps: int | None = None) -> dict:
     """The config (as meta.json stores it) of the rerun: the run's own, up to ``steps``."""
     config = copy.deepcopy(meta["config"])
@@ -91,12 +114,22 @@ def rerun(run_dir: str | Path, steps: int | None = None) -> str | None:
 
 
 def cli(run_dir: str, steps: int | None) -> int:
+    """0: identical; 1: the logs differ; 3: not comparable on this machine (2 is a usage
+    error)."""
     for problem in verify_run(run_dir):  # said, but the comparison is the stronger check
         print(f"note: {problem}", file=sys.stderr)
+    meta = read_meta(Path(run_dir) / "meta.json")
+    elsewhere = other_machine(meta)
+    if elsewhere is not None:
+        print(f"not compared: {run_dir}: {elsewhere}", file=sys.stderr)
+        return 3
     difference = rerun(run_dir, steps)
     upto = f" up to step {steps}" if steps is not None else ""
     if difference is None:
         print(f"identical: {run_dir}: eval.csv and train.csv{upto}, timing columns aside")
         return 0
-    print(f"differs: {run_dir}{upto}: {difference}", file=sys.stderr)
+    unknown = "" if "float_fingerprint" in (meta.get("device") or {}) else (
+        " (the run records no float fingerprint: the difference may be this machine's float "
+        "kernels, not the code)")
+    print(f"differs: {run_dir}{upto}: {difference}{unknown}", file=sys.stderr)
     return 1

@@ -241,7 +241,9 @@ def add_parser(subparsers) -> None:
                     "step column is not strictly increasing. With --rerun: train the run "
                     "again from its meta.json in a temporary directory and compare its logs "
                     "row by row, timing columns aside; exit 0 ('identical') or 1 naming the "
-                    "first differing row and column (fmer/rerun.py). The shipped results/mini "
+                    "first differing row and column, or 3 without training when the run was "
+                    "made on a CPU whose float kernels round differently (meta.json's float "
+                    "fingerprint; fmer/rerun.py). The shipped results/mini "
                     "SAC logs predate the change of SAC's alpha loss and differ until rerun.",
         **examples("fmer verify runs/hopper",
                    "fmer verify results/mini/*/*/seed*",

@@ -12,11 +12,15 @@ hardware.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
@@ -25,7 +29,7 @@ from fmer.bench import random_batch
 from fmer.buffer import ReplayBuffer
 from fmer.cli import main
 from fmer.config import ConfigError, make_config
-from fmer.device import resolve_device
+from fmer.device import float_fingerprint, resolve_device
 from fmer.nets import ActionBox
 from fmer.train import make_agent
 
@@ -168,3 +172,21 @@ def test_cuda_without_a_gpu_stops_before_any_work(monkeypatch, tmp_path, capsys)
 def test_an_unknown_device_is_named():
     with pytest.raises(ConfigError, match="train.device: must be one of cpu, cuda, auto"):
         make_config("Pendulum-v1", "sac", 0, overrides={"train.device": "tpu"})
+
+
+def test_float_fingerprint_is_stable_leaves_the_random_streams_and_names_other_kernels():
+    torch.manual_seed(3)
+    before = torch.get_rng_state()
+    threads = torch.get_num_threads()
+    fingerprint = float_fingerprint()
+    assert fingerprint == float_fingerprint() and len(fingerprint) == 16
+    assert torch.equal(torch.get_rng_state(), before)
+    assert torch.get_num_threads() == threads
+    if torch.backends.cpu.get_cpu_capability() == "DEFAULT":
+        pytest.skip("this CPU already runs ATen's portable kernels: no other kernels to compare")
+    # ATen's portable kernels round some of the ops differently from the vectorised ones
+    code = "from fmer.device import float_fingerprint; print(float_fingerprint())"
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "default"}
+    portable = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=True, cwd=REPO, env=env)
+    assert portable.stdout.strip() != fingerprint

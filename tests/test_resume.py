@@ -17,6 +17,7 @@ from conftest import TINY_NETS, popen_fmer, rows_without_timing, smoke_args
 from fmer.buffer import ReplayBuffer
 from fmer.checkpoint import Checkpointer
 from fmer.cli import main
+from fmer.device import float_fingerprint
 from fmer.runlog import verify_run
 
 # 900 steps of Pendulum (4.5 episodes): checkpoints every 100 steps fall inside episodes
@@ -122,8 +123,10 @@ def test_stopped_on_one_device_setting_resumes_on_another(reference, tmp_path, m
     assert main([*_args(out, algo), "--device", "auto"]) == 0
     meta = json.loads((out / "meta.json").read_text())
     assert meta["config"]["train"]["device"] == "cpu"  # what the run was started with
-    assert meta["device"] == {"type": "cpu"}
-    assert [r["device"] for r in meta["resumes"]] == [{"type": "cpu"}]
+    cpu = {"type": "cpu", "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+           "float_fingerprint": float_fingerprint()}
+    assert meta["device"] == cpu
+    assert [r["device"] for r in meta["resumes"]] == [cpu]
     _assert_same_logs(out, ref)
 
 

@@ -119,3 +119,16 @@ def test_compare_logs_names_a_missing_row_and_ignores_timing(smoke_run, tmp_path
     assert compare_logs(smoke_run, other) == (f"train.csv: step {step}: "
                                               "a row in the shipped log only")
     assert compare_logs(smoke_run, smoke_run) is None
+
+
+def test_a_run_made_on_a_cpu_with_other_float_kernels_is_not_retrained(smoke_run, tmp_path,
+                                                                        capsys):
+    other = _copy(smoke_run, tmp_path)
+    meta = json.loads((other / "meta.json").read_text())
+    assert meta["device"]["float_fingerprint"]  # recorded by the run
+    meta["device"]["float_fingerprint"] = "0123456789abcdef"
+    (other / "meta.json").write_text(json.dumps(meta))
+    assert main(["verify", "--rerun", str(other)]) == 3
+    err = capsys.readouterr().err
+    assert f"not compared: {other}: made on a CPU whose float kernels round differently" in err
+    assert "0123456789abcdef" in err
