@@ -295,7 +295,7 @@ def page(tidy: pd.DataFrame, decision: Decision, runs: pd.DataFrame, costs: pd.D
         f"![learning curves, τ, ESS/N and entropy per setting]({figure})", "",
         "Figure: mean over seeds per setting with its band (95% bootstrap interval, 1,000 "
         "resamples) where n ≥ 3; fewer seeds are drawn one line each. Regenerate: "
-        "`snakemake --cores 2 --config budget=defaults defaults_study` (or "
+        "`snakemake --cores 2 defaults_study` (or "
         "`fmer defaults-study`).", ""])
 
 

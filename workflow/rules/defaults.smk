@@ -1,5 +1,5 @@
 # The defaults study (paper/defaults.md): budget `defaults`, whatever `budget` is set to.
-#   snakemake --cores 2 --config budget=defaults defaults_study
+#   snakemake --cores 2 defaults_study
 # Its runs (train.smk) and summary (analysis.smk) are the ordinary rules'; here the update
 # cost per setting and the page that applies the study's rule. Not part of `all`.
 
