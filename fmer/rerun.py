@@ -16,8 +16,7 @@ cadences and the replay buffer's size stay the original's, so the steps before N
 computation) and compares the rows with step <= N; a row at step N that only one side has (the
 shortened run evaluates and logs at its last step) is left out.
 
-The shipped ``results/mini`` SAC logs predate the change of SAC's α loss: they will differ from
-a rerun until the grid is rerun, so no check against them is part of ``make test`` yet.
+make test checks two shipped runs this way (tests/test_shipped.py).
 """
 
 from __future__ import annotations

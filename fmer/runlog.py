@@ -243,8 +243,7 @@ def add_parser(subparsers) -> None:
                     "row by row, timing columns aside; exit 0 ('identical') or 1 naming the "
                     "first differing row and column, or 3 without training when the run was "
                     "made on a CPU whose float kernels round differently (meta.json's float "
-                    "fingerprint; fmer/rerun.py). The shipped results/mini "
-                    "SAC logs predate the change of SAC's alpha loss and differ until rerun.",
+                    "fingerprint; fmer/rerun.py).",
         **examples("fmer verify runs/hopper",
                    "fmer verify results/mini/*/*/seed*",
                    "fmer verify --rerun results/mini/Hopper-v5/fmer/seed0 --steps 6000"),
