@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from fmer.device import float_fingerprint
 from fmer.runlog import LOG_FILES, TIMING_COLUMNS, RunLogError, read_meta, verify_run
 
 
@@ -70,8 +71,6 @@ def compare_logs(shipped: str | Path, rerun: str | Path, steps: int | None = Non
 def other_machine(meta: dict) -> str | None:
     """Why this machine cannot reproduce the run of ``meta`` bit for bit, or None: it was
     made on a CPU whose float kernels round differently (another float fingerprint)."""
-    from fmer.device import float_fingerprint
-
     made_on = meta.get("device") or {}
     if made_on.get("type") != "cpu" or "float_fingerprint" not in made_on:
         return None

@@ -9,8 +9,8 @@ before fingerprints were recorded (which machine made it is unknown), the check 
 saying so, rather than failing on the machine instead of the code.
 
 The runs: FMER, the defaults study's Hopper-v5 run with the actor updated every second step
-(about a minute; made before fingerprints, so skipped until a
-fingerprinted FMER run is shipped); SAC, mini's multigoal-2d seed 0 (seconds)."""
+(about a minute; made before fingerprints, so skipped until a fingerprinted FMER run is
+shipped); SAC, mini's multigoal-2d seed 0 (seconds)."""
 
 import pytest
 from conftest import REPO
