@@ -56,6 +56,21 @@ def cfm_loss(
     return (w.detach() * err.view(b, n)).sum(-1).mean()
 
 
+def make_velocity(obs_dim: int, act_dim: int, cfg: Config) -> VelocityField:
+    a = cfg.actor
+    return VelocityField(obs_dim, act_dim, a.hidden, a.activation, a.time_embedding)
+
+
+@torch.no_grad()
+def flow_act(velocity: VelocityField, s: torch.Tensor, steps: int,
+             zero_noise: bool) -> torch.Tensor:
+    """Actions in the cube for states ``s`` (B, obs): the flow from z0 = 0, or from z0 ~ N(0, I)."""
+    shape = (s.shape[0], velocity.act_dim)
+    z0 = (torch.zeros(shape, device=s.device) if zero_noise
+          else torch.randn(shape, device=s.device))
+    return torch.tanh(flow.euler_sample(velocity, s, z0, steps))
+
+
 class FMER:
     metric_names = (
         "critic_loss", "cfm_loss", "alpha", "alpha_loss", "entropy", "entropy_corrected",
@@ -79,8 +94,7 @@ class FMER:
         self.flow_kwargs = {"divergence": e.divergence, "logdet": e.logdet, "probes": e.probes}
         self.temperature = cfg.temperature
         self.eval_deterministic = cfg.eval.deterministic
-        self.velocity = VelocityField(obs_dim, box.dim, a.hidden, a.activation,
-                                      a.time_embedding).to(self.device)
+        self.velocity = make_velocity(obs_dim, box.dim, cfg).to(self.device)
         self.actor_optim = torch.optim.Adam(self.velocity.parameters(), lr=a.lr)
         self.critic = Critic(obs_dim, box.dim, cfg.critic.hidden, cfg.critic.lr,
                              cfg.critic.polyak, self.device)
@@ -103,15 +117,15 @@ class FMER:
         z0 = torch.randn(s.shape[0], self.act_dim, device=self.device)
         return flow.euler_sample(self.velocity, s, z0, self.steps)
 
-    @torch.no_grad()
+    @property
+    def policy_net(self) -> VelocityField:
+        """What a saved policy keeps (fmer.policy)."""
+        return self.velocity
+
     def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
         s = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
-        if deterministic and self.eval_deterministic:
-            z0 = torch.zeros(1, self.act_dim, device=self.device)
-            u = flow.euler_sample(self.velocity, s, z0, self.steps)
-        else:
-            u = self._sample_latent(s)
-        return torch.tanh(u).squeeze(0).cpu().numpy().astype(np.float32)
+        action = flow_act(self.velocity, s, self.steps, deterministic and self.eval_deterministic)
+        return action.squeeze(0).cpu().numpy().astype(np.float32)
 
     def _critic_step(self, batch: Batch, alpha: float) -> float:
         with record_function("critic_target"), torch.no_grad():

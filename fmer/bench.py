@@ -448,15 +448,8 @@ def _cli(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def add_parser(subparsers) -> None:
-    from fmer.cli import examples
+    from fmer.cli import examples, positive_int
 
     p = subparsers.add_parser(
         "bench", help="time SAC and FMER updates side by side",
@@ -470,13 +463,13 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--envs", nargs="+", default=list(DEFAULT_ENVS),
                    help="envs whose network sizes to bench (default: %(default)s)")
-    p.add_argument("--threads", nargs="+", type=_positive, default=list(DEFAULT_THREADS),
+    p.add_argument("--threads", nargs="+", type=positive_int, default=list(DEFAULT_THREADS),
                    help="torch thread counts (default: %(default)s)")
-    p.add_argument("--reps", type=_positive, default=10, help="timed rounds (default: 10)")
+    p.add_argument("--reps", type=positive_int, default=10, help="timed rounds (default: 10)")
     p.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default: 3)")
-    p.add_argument("--env-steps", type=_positive, default=1000,
+    p.add_argument("--env-steps", type=positive_int, default=1000,
                    help="raw env steps timed per env (default: 1000)")
-    p.add_argument("--batch-size", type=_positive, default=256)
+    p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--csv", default="results/bench/bench.csv", help="long-format CSV output")
     p.add_argument("--markdown", metavar="PATH",
                    help="also write a page with the tables and the machine "

@@ -16,8 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fmer.config import VARIANTS, Config, ConfigError, did_you_mean, load_yaml, make_config
-from fmer.envs import BENCHMARKS, KITCHEN_BENCHMARKS, MUJOCO_BENCHMARKS, MULTIGOAL
+from fmer.config import (
+    OUTPUT_KEYS,
+    VARIANTS,
+    Config,
+    ConfigError,
+    did_you_mean,
+    load_yaml,
+    make_config,
+)
+from fmer.envs import BENCHMARKS, KITCHEN_BENCHMARKS, MUJOCO_BENCHMARKS
 
 # The workflow config, relative to a checkout's root (the working directory of the workflow).
 DEFAULT_FILE = "workflow/config/config.yaml"
@@ -27,9 +35,6 @@ GROUPS = {"all": BENCHMARKS, "mujoco": MUJOCO_BENCHMARKS, "kitchen": KITCHEN_BEN
 ABLATION = ("fmer", "fmer-no-tanh", "fmer-no-ess", "fmer-no-tanh-no-ess")
 # The paper's comparison of candidate weights: softmax (FMER's) against top-1 and unnormalised
 WEIGHTING = ("fmer", "fmer-top1", "fmer-unnormalized")
-# Multigoal runs keep their final agent long enough to draw the action samples of the
-# multimodality figure (fmer samples), then drop it.
-SAMPLE_SETTINGS = {"train.keep_checkpoint": True}
 
 
 @dataclass(frozen=True)
@@ -53,8 +58,11 @@ class Run:
         return make_config(self.env, self.algo, self.seed, overrides=self.overrides)
 
     def set_args(self) -> str:
-        """``--set key=value ...`` for ``fmer train``, shell-quoted; values as JSON (= YAML)."""
-        return " ".join(f"--set {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in self.settings)
+        """``--set key=value ...`` for ``fmer train``, shell-quoted; values as JSON (= YAML).
+        Not what a run writes besides its logs (OUTPUT_KEYS): the workflow records this string
+        as a rerun trigger, and those keys change no number."""
+        return " ".join(f"--set {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in self.settings
+                        if k not in OUTPUT_KEYS)
 
 
 def run_path(budget: str, env: str, variant: str, seed: int) -> str:
@@ -101,8 +109,6 @@ def _settings(spec: dict[str, Any], env: str, variant: str) -> tuple[tuple[str, 
     merged.update(spec.get("set", {}))
     merged.update(spec.get("overrides", {}).get(env, {}))
     merged.update(budget_variants(spec).get(variant, {}).get("set", {}))
-    if env == MULTIGOAL:
-        merged.update(SAMPLE_SETTINGS)
     return tuple(merged.items())
 
 

@@ -109,6 +109,7 @@ class ActionBox:
         low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
         if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(high > low)):
             raise ValueError(f"action box must be finite and non-empty, got [{low}, {high}]")
+        self.low, self.high = low, high
         self.scale = (high - low) / 2
         self.bias = (high + low) / 2
         self.log_det = float(np.log(self.scale).sum())

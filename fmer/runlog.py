@@ -1,7 +1,8 @@
 """The run directory's logs: CSV columns, writing, integrity checks and loading.
 
 A run directory holds ``eval.csv``, ``train.csv`` and ``meta.json`` (see fmer.train). On
-completion meta.json records the sha256 of both CSVs; ``verify_run`` checks them, the columns,
+completion meta.json records the sha256 of both CSVs and of the final policy (``policy.pt``,
+fmer.policy); ``verify_run`` checks them, the columns,
 the step order and the run's status, and ``fmer verify`` exposes it on the command line.
 """
 
@@ -24,7 +25,10 @@ TRAIN_TIMING_COLUMNS = ("updates_per_s", "env_steps_per_s")
 # Columns that depend on the machine's speed: everything else is a function of config and seed.
 TIMING_COLUMNS = ("wall_time_s", *TRAIN_TIMING_COLUMNS)
 LOG_FILES = ("eval.csv", "train.csv")
-RUN_FILES = ("meta.json", *LOG_FILES)  # what a complete run directory holds
+RUN_FILES = ("meta.json", *LOG_FILES)  # what every complete run directory holds
+# The final policy (fmer.policy): in every run completed since policies are saved, its sha256
+# in meta.json beside the logs'; runs completed before have none.
+POLICY_FILE = "policy.pt"
 
 
 class RunLogError(ValueError):
@@ -188,6 +192,12 @@ def verify_run(run_dir: str | Path) -> list[str]:
             elif sha256_file(path) != hashes[name]:
                 problems.append(f"{path}: sha256 differs from meta.json (edited or truncated)")
         problems += _check_csv(path, total if meta["status"] == "complete" else None)
+    if POLICY_FILE in hashes:
+        path = run_dir / POLICY_FILE
+        if not path.is_file():
+            problems.append(f"{path}: missing (meta.json records its sha256)")
+        elif sha256_file(path) != hashes[POLICY_FILE]:
+            problems.append(f"{path}: sha256 differs from meta.json (replaced or damaged)")
     return problems
 
 

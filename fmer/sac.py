@@ -44,6 +44,20 @@ class GaussianActor(nn.Module):
         return mean, log_std
 
 
+def make_actor(obs_dim: int, act_dim: int, cfg: Config) -> GaussianActor:
+    return GaussianActor(obs_dim, act_dim, cfg.actor.hidden)
+
+
+@torch.no_grad()
+def gaussian_act(actor: GaussianActor, s: torch.Tensor, deterministic: bool,
+                 log_det: float) -> torch.Tensor:
+    """Actions in the cube for states ``s`` (B, obs): tanh(mean), or a squashed sample."""
+    mean, log_std = actor(s)
+    if deterministic:
+        return torch.tanh(mean)
+    return squashed_sample(mean, log_std, log_det)[0]
+
+
 def squashed_sample(
     mean: torch.Tensor, log_std: torch.Tensor, log_det: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,20 +77,20 @@ class SAC:
         self.box = box
         self.gamma = cfg.critic.gamma
         self.entropy_bonus = cfg.critic.entropy_bonus
-        self.actor = GaussianActor(obs_dim, box.dim, cfg.actor.hidden).to(self.device)
+        self.actor = make_actor(obs_dim, box.dim, cfg).to(self.device)
         self.actor_optim = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor.lr)
         self.critic = Critic(obs_dim, box.dim, cfg.critic.hidden, cfg.critic.lr,
                              cfg.critic.polyak, self.device)
         self.alpha = EntropyCoefficient(cfg.alpha, box.dim, self.device)
 
-    @torch.no_grad()
+    @property
+    def policy_net(self) -> GaussianActor:
+        """What a saved policy keeps (fmer.policy)."""
+        return self.actor
+
     def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
         s = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
-        mean, log_std = self.actor(s)
-        if deterministic:
-            action = torch.tanh(mean)
-        else:
-            action, _ = squashed_sample(mean, log_std, self.box.log_det)
+        action = gaussian_act(self.actor, s, deterministic, self.box.log_det)
         return action.squeeze(0).cpu().numpy().astype(np.float32)
 
     def update(self, batch: Batch) -> dict[str, float]:

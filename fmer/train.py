@@ -1,5 +1,8 @@
 """The training loop, the run directory it writes, and the ``fmer train`` command.
 
+A complete run directory holds eval.csv, train.csv, meta.json and the final policy
+(policy.pt: the actor alone, fmer.policy), written when the last step is done.
+
 One run = one (config, seed). The loop: uniform random actions in the cube for the first
 ``train.learning_starts`` steps, then the agent's; one gradient update per env step once
 ``learning_starts`` steps are done and the buffer holds a batch; evaluation every
@@ -73,11 +76,22 @@ from fmer.config import (
     parse_overrides,
 )
 from fmer.device import describe, resolve_device, use_cuda_determinism
-from fmer.envs import ENV_NAMES_HELP, make_env, run_episode
+from fmer.envs import ENV_NAMES_HELP, make_env
+from fmer.evaluation import (
+    LOOP_RNG,
+    TRAIN_EPISODE,
+    derive_seed,
+    episode_seeds,
+    eval_row,
+    make_eval_env,
+    run_episodes,
+)
 from fmer.nets import ActionBox
+from fmer.policy import save_policy
 from fmer.runlog import (
     EVAL_COLUMNS,
     LOG_FILES,
+    POLICY_FILE,
     TENSORBOARD_EXTRA,
     CsvLog,
     RunLogError,
@@ -88,9 +102,6 @@ from fmer.runlog import (
     write_meta,
 )
 
-EVAL_ENV_SEED_OFFSET = 10_000
-# first element of the SeedSequence spawn key of each random stream
-_TRAIN_EPISODE, _EVAL_EPISODE, _LOOP_RNG = 0, 1, 2
 PACKAGES = ("torch", "numpy", "gymnasium", "mujoco", "gymnasium_robotics", "fmer")
 
 
@@ -110,11 +121,6 @@ class TrainInterrupted(RuntimeError):
         super().__init__(f"interrupted by {name} at step {step}; checkpoint saved, run the same "
                          "command again to resume")
         self.signum, self.step = signum, step
-
-
-def derive_seed(seed: int, *keys: int) -> int:
-    """An independent 32-bit seed for the stream named by ``keys``."""
-    return int(np.random.SeedSequence(seed, spawn_key=keys).generate_state(1)[0])
 
 
 def make_agent(cfg: Config, obs_dim: int, box: ActionBox):
@@ -193,12 +199,12 @@ class Trainer:
         t = cfg.train
         random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
-        self.rng = np.random.default_rng(derive_seed(cfg.seed, _LOOP_RNG))
-        self.env = make_env(cfg.env, derive_seed(cfg.seed, _TRAIN_EPISODE))
-        self.eval_env = make_env(cfg.env, cfg.seed + EVAL_ENV_SEED_OFFSET)
+        self.rng = np.random.default_rng(derive_seed(cfg.seed, LOOP_RNG))
+        self.env = make_env(cfg.env, derive_seed(cfg.seed, TRAIN_EPISODE))
+        self.eval_env = make_eval_env(cfg.env, cfg.seed)
         space = self.env.action_space
         self.box = ActionBox(space.low, space.high)
-        obs_dim = self.env.observation_space.shape[0]
+        self.obs_dim = obs_dim = self.env.observation_space.shape[0]
         self.agent = make_agent(cfg, obs_dim, self.box)
         self.metric_names = tuple(self.agent.metric_names)
         self.buffer = ReplayBuffer(obs_dim, self.box.dim, t.buffer_size or t.total_steps)
@@ -217,7 +223,7 @@ class Trainer:
     # --- env ---------------------------------------------------------------------------------
     def _reset_episode(self) -> np.ndarray:
         self.episode_actions = []
-        obs, _ = self.env.reset(seed=derive_seed(self.cfg.seed, _TRAIN_EPISODE, self.episode))
+        obs, _ = self.env.reset(seed=derive_seed(self.cfg.seed, TRAIN_EPISODE, self.episode))
         return obs
 
     def _env_step(self, action: np.ndarray):
@@ -276,28 +282,13 @@ class Trainer:
 
     # --- evaluation --------------------------------------------------------------------------
     def evaluate(self) -> dict[str, Any]:
-        n = self.cfg.train.eval_episodes
-        returns, tasks, successes = [], [], []
         deterministic = self.cfg.eval.deterministic
-        for ep in range(n):
-            total, info = run_episode(
-                self.eval_env,
-                lambda obs: self.box.to_env(self.agent.act(obs, deterministic=deterministic)),
-                derive_seed(self.cfg.seed, _EVAL_EPISODE, self.evals_done, ep))
-            returns.append(total)
-            if "tasks_completed" in info:
-                tasks.append(info["tasks_completed"])
-            if "success" in info:
-                successes.append(float(info["success"]))
+        episodes = run_episodes(
+            self.eval_env,
+            lambda obs: self.box.to_env(self.agent.act(obs, deterministic=deterministic)),
+            episode_seeds(self.cfg.seed, self.evals_done, self.cfg.train.eval_episodes))
         self.evals_done += 1
-        r = np.array(returns)
-        return {
-            "step": self.step, "episodes": n,
-            "return_mean": float(r.mean()), "return_std": float(r.std()),
-            "return_min": float(r.min()), "return_max": float(r.max()),
-            "tasks_completed_mean": float(np.mean(tasks)) if tasks else None,
-            "success_rate": float(np.mean(successes)) if successes else None,
-        }
+        return {"step": self.step, **eval_row(episodes)}
 
     # --- the loop ----------------------------------------------------------------------------
     def run(self, logs: dict[str, CsvLog], tensorboard: TensorBoardLog | None = None) -> None:
@@ -527,8 +518,9 @@ def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
                 log.close()
             if tensorboard:
                 tensorboard.close()
+        save_policy(out / POLICY_FILE, trainer.agent, cfg, trainer.obs_dim, trainer.box)
         meta.update(status="complete", ended=_now(),
-                    sha256={name: sha256_file(out / name) for name in LOG_FILES})
+                    sha256={name: sha256_file(out / name) for name in (*LOG_FILES, POLICY_FILE)})
         write_meta(meta_path, meta)
         if not cfg.train.keep_checkpoint:
             trainer.checkpointer.remove()

@@ -40,7 +40,8 @@ def test_train_writes_documented_files(smoke_run):
             "fmer"} <= set(meta["versions"])
     assert set(meta["git"]) == {"commit", "dirty"}
     assert meta["started"] <= meta["ended"]
-    assert set(meta["sha256"]) == {"eval.csv", "train.csv"}
+    assert set(meta["sha256"]) == {"eval.csv", "train.csv", "policy.pt"}
+    assert (smoke_run / "policy.pt").is_file()
     assert not (smoke_run / "checkpoint").exists()
 
 

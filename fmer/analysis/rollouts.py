@@ -1,6 +1,6 @@
-"""Numbers the figures need that the training logs do not hold: action samples of a trained
-policy (the multimodality figure) and the return of a uniform random policy (the lower end of
-the normalised score)."""
+"""Numbers the figures need that the training logs do not hold: action samples of a run's
+saved policy (fmer.policy; the multimodality figure) and the return of a uniform random policy
+(the lower end of the normalised score)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fmer.config import config_from_dict
+from fmer.policy import load_policy
 from fmer.runlog import RunLogError, read_meta
 
 # Where the multigoal figure looks: the start (equidistant from the four goals) and points
@@ -21,45 +21,19 @@ SAMPLE_STATES = ((0.0, 0.0), (2.5, 0.0), (0.0, -2.5))
 RANDOM_EPISODES = 10
 
 
-def load_agent(run_dir: str | Path):
-    """The final agent of a run that kept its checkpoint (train.keep_checkpoint), its action
-    box and config: the agent the training loop builds (fmer.train.make_agent), with the
-    checkpoint's weights; no replay buffer, no training env."""
-    from fmer.checkpoint import Checkpointer
-    from fmer.envs import make_env
-    from fmer.nets import ActionBox
-    from fmer.train import make_agent
-
-    run_dir = Path(run_dir)
-    meta = read_meta(run_dir / "meta.json")
-    if meta["status"] != "complete":
-        raise ValueError(f"{run_dir}: run is not complete (status {meta['status']})")
-    state = Checkpointer(run_dir / "checkpoint").load_state()
-    if state is None:
-        raise ValueError(f"{run_dir}: no checkpoint/ to load the agent from; it is kept only "
-                         "with train.keep_checkpoint=true (delete the run to train it again)")
-    cfg = config_from_dict(meta["config"])
-    cfg.train.device = "cpu"  # samples are drawn on the CPU, whatever device trained the run
-    env = make_env(cfg.env)
-    box = ActionBox(env.action_space.low, env.action_space.high)
-    agent = make_agent(cfg, env.observation_space.shape[0], box)
-    agent.load_state_dict(state["agent"])
-    return agent, box, cfg
-
-
 def action_samples(run_dir: str | Path, n: int, seed: int = 0) -> pd.DataFrame:
     """``n`` stochastic actions (env units) of the run's final policy at each SAMPLE_STATES."""
-    agent, box, cfg = load_agent(run_dir)
+    policy = load_policy(run_dir)
     torch.manual_seed(seed)
     rows = []
     for x, y in SAMPLE_STATES:
         obs = np.array([x, y], dtype=np.float32)
         for i in range(n):
-            a = box.to_env(agent.act(obs, deterministic=False))
+            a = policy.act(obs, deterministic=False)
             rows.append({"state_x": x, "state_y": y, "sample": i,
                          "action_x": float(a[0]), "action_y": float(a[1])})
     table = pd.DataFrame(rows)
-    table.insert(0, "seed", cfg.seed)
+    table.insert(0, "seed", policy.config.seed)
     table.insert(0, "variant", read_meta(Path(run_dir) / "meta.json")["variant"])
     return table
 
@@ -80,7 +54,7 @@ def samples_main(args) -> int:
     torch.set_num_threads(1)
     try:
         table = action_samples(args.run_dir, args.n)
-    except (ValueError, RunLogError) as exc:
+    except RunLogError as exc:
         print(f"fmer samples: error: {exc}", file=sys.stderr)
         return 2
     table.to_csv(args.out, index=False)

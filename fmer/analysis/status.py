@@ -2,6 +2,7 @@
 
 Each run of the budget (fmer.budgets) is one of
 - complete: ``RUN/`` holds a verified run (or ``RUN/.train/`` does: killed before the move);
+  "no policy saved" if it completed before runs saved their final policy (fmer.policy);
 - stale: complete, but trained with a config other than the one the budget now gives it (on a
   key that can change its numbers; fmer.analysis.aggregate): delete it to retrain;
 - running: ``RUN/.train/meta.json`` says running and its process is alive: on this host, its
@@ -30,7 +31,7 @@ from fmer.analysis import cost
 from fmer.analysis.aggregate import config_change
 from fmer.checkpoint import Checkpointer, CheckpointError
 from fmer.config import load_yaml
-from fmer.runlog import RunLogError, read_meta, verify_run
+from fmer.runlog import POLICY_FILE, RunLogError, read_meta, verify_run
 
 STATES = ("complete", "stale", "running", "stopped", "failed", "missing")
 
@@ -86,7 +87,8 @@ def run_status(root: Path, run: budgets.Run, stale_s: float) -> RunStatus:
             if changed:
                 return RunStatus(run, "stale", total, 0, f"trained with another config: "
                                  f"{changed}; delete {run_dir} to retrain")
-            return RunStatus(run, "complete", total, total, f"{total:,} steps{note}")
+            policy = "" if (where / POLICY_FILE).exists() else ", no policy saved"
+            return RunStatus(run, "complete", total, total, f"{total:,} steps{policy}{note}")
         return _partial(run, meta, where, total, stale_s)
     return RunStatus(run, "missing", total, 0, "")
 

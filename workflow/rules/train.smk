@@ -49,8 +49,8 @@ rule train:
         " && mv {params.run}/.train/* {params.run}/ && rmdir {params.run}/.train"
 
 
-# The multimodality figure's action samples, drawn from a multigoal run's final agent (those
-# runs keep their checkpoint). `ancient`: shipped samples stay valid whatever the mtimes.
+# The multimodality figure's action samples, drawn from a multigoal run's saved final policy
+# (policy.pt). `ancient`: shipped samples stay valid whatever the mtimes.
 rule samples:
     input:
         meta=ancient("results/{budget}/multigoal-2d/{variant}/seed{seed}/meta.json"),
