@@ -165,6 +165,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "fmer-top1": ("fmer", {"actor.weighting": "top1"}),
     "fmer-unnormalized": ("fmer", {"actor.weighting": "unnormalized"}),
     "fmer-no-entropy": ("fmer", {"alpha.fixed": 0.0}),
+    # SAC at FMER's [ours] initial α: the baseline for comparisons that must change only the
+    # algorithm (SAC's own 1.0 stays the `sac` row, CleanRL's choice)
+    "sac-fmer-alpha": ("sac", {"alpha.initial": ALGO_DEFAULTS["fmer"]["alpha.initial"]}),
 }
 
 
