@@ -1,5 +1,5 @@
 """The analysis subcommands of ``fmer``: aggregate, concat-summaries, figure, tables, samples,
-random-scores, plan, status, plot, defaults-study.
+random-scores, plan, status, plot, defaults-study, intervals-study.
 
 Parsers only; each handler lives with its logic and is imported when its subcommand runs, so
 that ``fmer train`` does not pay for matplotlib, seaborn and rliable at start-up.
@@ -201,3 +201,19 @@ def add_parser(subparsers) -> None:
     p.add_argument("--figure", default="figures/defaults/study", metavar="STEM",
                    help="writes STEM.png, STEM.pdf")
     p.set_defaults(func=_lazy("defaults", "main"))
+
+    p = subparsers.add_parser(
+        "intervals-study", help="how often intervals over seeds cover the mean "
+                                "(paper/intervals.md)",
+        description="Simulate the 95%% t-interval and the 95%% percentile bootstrap over n "
+                    "seeds on populations with a known mean (normal, skewed, bimodal) and "
+                    "write how often each covers it: a page and a tidy CSV "
+                    "(fmer.analysis.coverage).",
+        **examples("fmer intervals-study",
+                   "fmer intervals-study --trials 1000 --page /tmp/i.md --csv /tmp/i.csv"))
+    p.add_argument("--page", default="paper/intervals.md", metavar="MD")
+    p.add_argument("--csv", default="paper/intervals.csv", metavar="CSV")
+    p.add_argument("--trials", type=int, metavar="N",
+                   help="simulated experiments per population and n (default: "
+                        "fmer.analysis.coverage.TRIALS)")
+    p.set_defaults(func=_lazy("coverage", "main"))

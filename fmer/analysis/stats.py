@@ -87,15 +87,20 @@ def learning_curve(summary: pd.DataFrame, metric: str, reps: int = 1000) -> pd.D
     return pd.DataFrame(rows, columns=["env", "variant", "step", "point", "low", "high", "n"])
 
 
-def t_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float, float, float]:
+def t_interval(values, level: float = LEVEL):
     """(mean, low, high): Student's t interval for the mean of i.i.d. values, e.g. the episodes
-    of one policy. Exact coverage for normal values; n = 1 gives (mean, nan, nan)."""
+    of one policy, over the last axis (an array of samples gives arrays). Exact coverage for
+    normal values; n = 1 gives (mean, nan, nan)."""
     x = np.asarray(values, dtype=float)
-    m = float(x.mean())
-    if x.size < 2:
-        return m, np.nan, np.nan
-    half = sps.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
-    return m, float(m - half), float(m + half)
+    m = x.mean(axis=-1)
+    n = x.shape[-1]
+    if n < 2:
+        half = np.full_like(m, np.nan)
+    else:
+        half = sps.t.ppf(0.5 + level / 2, n - 1) * x.std(axis=-1, ddof=1) / np.sqrt(n)
+    if x.ndim == 1:
+        return float(m), float(m - half), float(m + half)
+    return m, m - half, m + half
 
 
 def wilson_interval(successes: int, n: int, level: float = LEVEL) -> tuple[float, float, float]:

@@ -101,3 +101,18 @@ rule tables:
         "fmer tables --budget {wildcards.budget} --summary {input.summary}"
         " --completeness {input.completeness} --reported {input.reported}"
         " --out paper/{wildcards.budget}/results > {log} 2>&1"
+
+
+# The coverage of the intervals over seeds (paper/intervals.md): a simulation, no inputs, so an
+# existing page is never made again (delete it, or --forcerun, to make it anew). Not in `all`.
+rule intervals_study:
+    output:
+        page="paper/intervals.md",
+        csv="paper/intervals.csv",
+    log:
+        "logs/intervals_study.log",
+    localrule: True
+    conda:
+        "../envs/fmer.yaml"
+    shell:
+        "fmer intervals-study --page {output.page} --csv {output.csv} > {log} 2>&1"

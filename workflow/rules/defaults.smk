@@ -52,3 +52,4 @@ rule defaults_study:
         run_files(RUNS["defaults"]),
         summary_paths("defaults"),
         rules.defaults_page.output,
+
