@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from fmer import markdown
-from fmer.analysis import stats
-from fmer.envs import KITCHEN_BENCHMARKS, KITCHEN_TASKS, MUJOCO_BENCHMARKS, MULTIGOAL
+from fmer.analysis import estimates, stats
+from fmer.envs import KITCHEN_BENCHMARKS, MUJOCO_BENCHMARKS, MULTIGOAL
 from fmer.multigoal import GOALS
 
 SUPPORTS, CONTRADICTS, CANNOT_TELL = "supports", "contradicts", "cannot tell"
@@ -134,12 +134,14 @@ def _ci(groups) -> tuple[float, float, float]:
     return stats.stratified_ci(groups) if groups else (np.nan, np.nan, np.nan)
 
 
-def _per_run(summary: pd.DataFrame, metric: str, which: str) -> pd.DataFrame:
-    if summary.empty or metric not in summary:
-        return pd.DataFrame(columns=["env", "variant", "seed", "value", "total_steps"])
-    s = summary.dropna(subset=[metric])
-    per = stats.per_run(s, metric).rename(columns={which: "value"})
-    steps = s.groupby(["env", "variant", "seed"])["total_steps"].max().reset_index()
+def _per_run(table: pd.DataFrame, completeness: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Each seed's value of a run-level metric of the estimates table, with its run's length."""
+    rows = [{"env": r["env"], "variant": r["variant"], "seed": seed, "value": value}
+            for _, r in estimates.select(table, metric).iterrows()
+            for seed, value in estimates.per_seed(r).items()]
+    per = pd.DataFrame(rows, columns=["env", "variant", "seed", "value"])
+    steps = completeness[["env", "variant", "seed", "last_step"]].rename(
+        columns={"last_step": "total_steps"})
     return per.merge(steps, on=["env", "variant", "seed"])
 
 
@@ -167,16 +169,11 @@ def _envs_with(values: pd.DataFrame, variants, envs) -> list[str]:
     return [e for e in envs if all(e in h for h in have)]
 
 
-def verdict_rows(summary: pd.DataFrame, completeness: pd.DataFrame) -> pd.DataFrame:
-    """One row per claim: claim, verdict, numbers, budget gap."""
-    returns = _per_run(summary, "return_mean", "max")
-    kitchen = summary[summary["env"].isin(KITCHEN_BENCHMARKS)].copy() if not summary.empty \
-        else summary
-    if not kitchen.empty:
-        n_tasks = kitchen["env"].map(lambda env: len(KITCHEN_TASKS[env]))
-        kitchen["pct"] = 100 * kitchen["tasks_completed_mean"] / n_tasks
-    success = _per_run(kitchen, "pct", "final")
-    wall = _per_run(summary, "wall_time_s", "final")
+def verdict_rows(table: pd.DataFrame, completeness: pd.DataFrame, budget: str) -> pd.DataFrame:
+    """One row per claim: claim, verdict, numbers, note (the budget gap)."""
+    returns = _per_run(table, completeness, "max_return")
+    success = _per_run(table, completeness, "final_success_pct")
+    wall = _per_run(table, completeness, "wall_time_s")
     rows = []
 
     def compare(values, a, b, envs, how, threshold=0.0, unit="%"):
@@ -215,8 +212,7 @@ def verdict_rows(summary: pd.DataFrame, completeness: pd.DataFrame) -> pd.DataFr
     rows.append(("training cost comparable to SAC's", cost_verdict,
                  "fmer / sac wall time: " + _fmt(ci, n, "x"),
                  _gap(wall, ("fmer", "sac"), sorted(set(wall["env"])))))
-    return pd.DataFrame(rows, columns=["claim", "our runs", "numbers (95% CI, n = pairs)",
-                                       "budget gap"])
+    return pd.DataFrame(rows, columns=["claim", "verdict", "numbers", "note"])
 
 
 def mode_counts(completeness: pd.DataFrame) -> dict[tuple[str, int], int]:
@@ -236,8 +232,8 @@ def mode_counts(completeness: pd.DataFrame) -> dict[tuple[str, int], int]:
     return out
 
 
-def section(summary: pd.DataFrame, completeness: pd.DataFrame) -> list[str]:
+def section(table: pd.DataFrame, completeness: pd.DataFrame, budget: str) -> list[str]:
     """The page's verdict section, as Markdown lines."""
-    df = verdict_rows(summary, completeness)
+    df = verdict_rows(table, completeness, budget)
     return ["## Verdicts, one per paper claim", "", RULES, markdown.table(
         df.columns, df.itertuples(index=False)), ""]
