@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fmer.analysis import estimates
 from fmer.analysis import verdicts as v
 from fmer.multigoal import GOALS
 
@@ -47,19 +48,20 @@ def _summary(values: dict[str, list[float]], env="Hopper-v5"):
 
 
 def _row(summary, claim):
-    empty = pd.DataFrame(columns=["env", "variant", "seed", "path", "status"])
-    df = v.verdict_rows(summary, empty).set_index("claim")
-    return df.loc[claim]
+    completeness = summary[["env", "variant", "seed", "step"]].rename(
+        columns={"step": "last_step"}).assign(path="", status="complete")
+    df = v.verdict_rows(estimates.cell_estimates(summary), completeness, "mini")
+    return df.set_index("claim").loc[claim]
 
 
 def test_claims_from_hand_made_runs():
     claim = "the tanh entropy correction helps"
     better = _summary({"fmer": [110, 120, 130], "fmer-no-tanh": [100, 100, 100]})
-    assert _row(better, claim)["our runs"] == v.SUPPORTS
+    assert _row(better, claim)["verdict"] == v.SUPPORTS
     worse = _summary({"fmer": [50, 60, 55], "fmer-no-tanh": [100, 101, 99]})
-    assert _row(worse, claim)["our runs"] == v.CONTRADICTS
+    assert _row(worse, claim)["verdict"] == v.CONTRADICTS
     mixed = _summary({"fmer": [50, 160, 100], "fmer-no-tanh": [100, 100, 100]})
-    assert _row(mixed, claim)["our runs"] == v.CANNOT_TELL
+    assert _row(mixed, claim)["verdict"] == v.CANNOT_TELL
     row = _row(better, "MuJoCo: FMER's returns are competitive with SAC's")
-    assert row["our runs"] == "cannot tell (n=0)" and "n=0" in row["numbers (95% CI, n = pairs)"]
-    assert "100 steps vs the paper's 1,000,000" in _row(better, claim)["budget gap"]
+    assert row["verdict"] == "cannot tell (n=0)" and "n=0" in row["numbers"]
+    assert "100 steps vs the paper's 1,000,000" in _row(better, claim)["note"]

@@ -227,7 +227,8 @@ def reused_note(completeness: pd.DataFrame) -> str:
     if "trained_as" not in completeness:  # a completeness file from before the column
         return ""
     reused = completeness[(completeness["status"] == "complete")
-                          & (completeness["trained_as"].fillna("") != "")]
+                          & completeness["trained_as"].notna()
+                          & (completeness["trained_as"].astype(str) != "")]
     parts = []
     for trained_as, runs in reused.groupby("trained_as", sort=False):
         seeds = runs.groupby(["env", "variant"], sort=False)["seed"].apply(

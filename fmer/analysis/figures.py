@@ -373,8 +373,8 @@ def normalised_scores(table: pd.DataFrame, random: pd.DataFrame, reported: pd.Da
     paper reports it, else the best max return of any run of this budget on the task ("best
     seen"); neither of our algorithms is 1 by construction. Returns (each run's score: env,
     variant, seed, max, score), (each cell's mean and t-interval, normalised: env, variant,
-    point, low, high, n) and {task: reference}. The map is affine and increasing, so the
-    normalised interval is the interval of the normalised scores."""
+    point, low, high, n) and {task: reference}. The map is affine, so the normalised interval
+    is the interval of the normalised scores."""
     rows = estimates.select(table, "max_return")
     rand = random.set_index("env")["return_mean"]
     paper = reported[(reported["method"] == "SAC") & (reported["metric"] == "max_avg_return")]
@@ -397,6 +397,9 @@ def normalised_scores(table: pd.DataFrame, random: pd.DataFrame, reported: pd.Da
         zero, one = frame["env"].map(rand), frame["env"].map(values)
         for column in columns:
             frame["score" if column == "max" else column] = (frame[column] - zero) / (one - zero)
+    # (a reference below the random policy's return reverses the scale: low stays low)
+    cells["low"], cells["high"] = (np.fmin(cells["low"], cells["high"]),
+                                   np.fmax(cells["low"], cells["high"]))
     return runs, cells, refs
 
 
