@@ -332,7 +332,7 @@ def figure(estimated: pd.DataFrame, runs: pd.DataFrame, settings, tasks=TASKS):
             axes[1, col].set_yscale("log")
         # ESS/N sits at the bisection's target: a fixed scale, not one zoomed onto float noise
         axes[[m for m, _ in TRACES].index("ess_frac"), col].set_ylim(0, 1.05)
-    fig.suptitle(f"Defaults study: mean over seeds (band: {figures.MEAN_T}) from n ≥ "
+    fig.suptitle(f"Defaults study: {figures.MEAN_T} (band) over seeds from n ≥ "
                  f"{figures.BAND_MIN_N} seeds, each seed's own line below that")
     return fig
 

@@ -337,7 +337,7 @@ def multigoal(table, completeness, budget, samples=None, **_):
         samples = pd.DataFrame(columns=["variant", "seed", "state_x", "state_y", "action_x",
                                         "action_y"])
     fig, axes = plt.subplots(len(variants), len(seeds),
-                             figsize=(3.3 * len(seeds), 3.5 * len(variants) + 0.8),
+                             figsize=(max(3.3 * len(seeds), 9), 3.5 * len(variants) + 1.2),
                              squeeze=False)
     for row, variant in zip(axes, variants, strict=True):
         for ax, seed in zip(row, seeds, strict=True):
@@ -361,7 +361,7 @@ def multigoal(table, completeness, budget, samples=None, **_):
                Line2D([], [], ls=":", color="0.6", label="direction to each goal")]
     handles += [Line2D([], [], marker="o", ls="", color=colors[v], alpha=0.6,
                        label=f"{v}: state + action, one per sample") for v in variants]
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8)
     fig.suptitle(f"multigoal-2d, {budget_line(completeness, budget)}: stochastic actions of "
                  f"each seed's final policy")
     return fig
@@ -553,7 +553,9 @@ def save(fig, completeness: pd.DataFrame, budget: str, out: str | Path) -> list[
     for legend in fig.legends:  # a figure-wide legend sits just above the footer
         legend.set_bbox_to_anchor((0.5, (footer + 0.02) / fig.get_figheight()))
         legend.set_loc("lower center")
-    below = footer + (0.45 if fig.legends else 0.0)
+    # room for the figure-wide legends: 0.2 inch a row, and a margin
+    below = footer + sum(0.2 * -(-len(legend.get_texts()) // legend._ncols) + 0.1
+                         for legend in fig.legends)
     fig.tight_layout(rect=(0, below / fig.get_figheight(), 1, 1))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
