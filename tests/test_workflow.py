@@ -186,12 +186,12 @@ def test_a_cell_made_without_a_run_is_made_again_once_the_run_is_there(smoke):
     run = work / budgets.run_path("smoke", "Hopper-v5", "sac", 0)
     away = work / "away"
     subprocess.run(["mv", str(run), str(away)], check=True)
-    cell = ["results/smoke/summary/Hopper-v5/sac.csv",
-            "results/smoke/completeness/Hopper-v5/sac.csv"]
+    cell = [f"results/smoke/{t}/Hopper-v5/sac.csv"
+            for t in ("summary", "completeness", "estimates")]
     assert subprocess.run([str(SNAKEMAKE.with_name("fmer")), "aggregate", "--budgets",
                            str(REPO / budgets.DEFAULT_FILE), "--budget", "smoke", "--out",
-                           cell[0], "--completeness", cell[1], str(run)], cwd=work,
-                          capture_output=True).returncode == 0
+                           cell[0], "--completeness", cell[1], "--estimates", cell[2], str(run)],
+                          cwd=work, capture_output=True).returncode == 0
     assert pd.read_csv(work / cell[1])["status"].tolist() == ["missing"]
     subprocess.run(["mv", str(away), str(run)], check=True)
     later = time.time() + 60  # the run completes after the cell was made

@@ -439,9 +439,9 @@ def iqm(table, completeness, budget, random_scores=None, reported=None, **_):
     compared = [v for v in shown if v in set(runs["variant"])]
     ground = common_ground(runs, compared, on_paper)
     pooled = runs.merge(ground, on=["env", "seed"])
-    if len(compared) < 2 or ground.empty:
-        _empty(left, "no task with a paper reference where every variant with runs has one"
-               if compared else "no task with a paper reference and a complete run")
+    if ground.empty:
+        _empty(left, "no task with a paper reference and a run of every variant that has runs"
+               if len(compared) > 1 else "no task with a paper reference and a complete run")
     else:
         for i, variant in enumerate(shown):
             scores = pooled.loc[pooled["variant"] == variant, "score"].to_numpy()
