@@ -21,7 +21,7 @@ from fmer.analysis import figures
 from fmer.analysis.aggregate import read_cells
 from fmer.config import load_yaml
 from fmer.envs import KITCHEN_BENCHMARKS, MULTIGOAL
-from fmer.runlog import RUN_FILES, verify_run
+from fmer.runlog import POLICY_FILE, RUN_FILES, verify_run
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflow" / "Snakefile"
@@ -241,16 +241,17 @@ def test_job_killed_between_a_finished_run_and_the_move_keeps_the_run(smoke):
     work = smoke.parent / "killed-before-move"
     subprocess.run(["cp", "-r", str(smoke), str(work)], check=True)
     run = work / budgets.run_path("smoke", "Hopper-v5", "sac", 0)
-    before = {name: (run / name).read_bytes() for name in RUN_FILES}
+    files = (*RUN_FILES, POLICY_FILE)  # all that the finished run left in RUN/.train/
+    before = {name: (run / name).read_bytes() for name in files}
     (run / ".train").mkdir()
-    for name in RUN_FILES:
+    for name in files:
         (run / name).rename(run / ".train" / name)
     proc = snakemake(work, str(run.relative_to(work) / "meta.json"), "--cores", "1",
                      "--config", "budget=smoke")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "rule train:" in proc.stdout + proc.stderr  # the job ran, and:
     assert not (run / ".train").exists()
-    assert {name: (run / name).read_bytes() for name in RUN_FILES} == before
+    assert {name: (run / name).read_bytes() for name in files} == before
     log = (work / "logs/smoke/Hopper-v5/sac/seed0.log").read_text()
     assert "holds a complete run" in log and f"ok  {run.relative_to(work)}/.train" in log
 
