@@ -241,7 +241,7 @@ def test_job_killed_between_a_finished_run_and_the_move_keeps_the_run(smoke):
     work = smoke.parent / "killed-before-move"
     subprocess.run(["cp", "-r", str(smoke), str(work)], check=True)
     run = work / budgets.run_path("smoke", "Hopper-v5", "sac", 0)
-    files = (*RUN_FILES, POLICY_FILE)  # all that the finished run left in RUN/.train/
+    files = (*RUN_FILES, POLICY_FILE)  # what fmer train writes into RUN/.train/
     before = {name: (run / name).read_bytes() for name in files}
     (run / ".train").mkdir()
     for name in files:

@@ -48,6 +48,8 @@ RUN_METRICS: dict[str, Callable[[pd.DataFrame], float]] = {
     "final_all_tasks": lambda run: run["success_rate"].iloc[-1],
     # wall time to the last evaluation (machine and load dependent: an observation only)
     "wall_time_s": lambda run: run["wall_time_s"].iloc[-1],
+    # the run's length, which says which claims it can speak to (fmer.analysis.verdicts)
+    "total_steps": lambda run: run["total_steps"].iloc[-1],
 }
 # summary columns estimated at every evaluation step
 CURVE_METRICS = ("return_mean", "tasks_completed_mean", "success_pct", "entropy",

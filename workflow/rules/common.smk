@@ -64,8 +64,9 @@ def lookup_run(wildcards):
 
 
 def run_files(runs):
-    """What a figure needs of each run: its logs, and for multigoal its action samples."""
-    return log_files(runs) + sample_files(runs)
+    """What a figure or table needs of each run: its logs, and for multigoal its action samples
+    and the goals its episodes reach (the multimodality verdict)."""
+    return log_files(runs) + sample_files(runs) + goal_files(runs)
 
 
 def log_files(runs):
@@ -74,6 +75,10 @@ def log_files(runs):
 
 def sample_files(runs):
     return [f"{r.path}/samples.csv" for r in runs if r.env == MULTIGOAL]
+
+
+def goal_files(runs):
+    return [f"{r.path}/goals.csv" for r in runs if r.env == MULTIGOAL]
 
 
 def dirs(runs):
@@ -131,7 +136,7 @@ def cell_args(budget, runs):
 # --- the figures of a budget: name -> (runs it shows, extra inputs) --------------------------
 def figures_of(budget):
     runs = RUNS[budget]
-    base = budgets.HEAD_TO_HEAD
+    base = budgets.HEAD_TO_HEAD  # FMER and both SACs (fmer.analysis.verdicts)
 
     def envs_with(variants):  # the benchmarks where the budget runs any of these variants
         return sorted({r.env for r in runs if r.variant in variants}, key=BENCHMARKS.index)
