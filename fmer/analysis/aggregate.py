@@ -1,5 +1,7 @@
-"""Run directories -> one tidy table (a row per run and evaluation step) and a completeness
-report (which of the expected runs are complete, stale, incomplete, failed or missing).
+"""Run directories -> one tidy table (a row per run and evaluation step), a completeness
+report (which of the expected runs are complete, stale, incomplete, failed or missing) and the
+estimates table computed from the tidy one (fmer.analysis.estimates), which is all the figures,
+tables and verdicts read of the runs.
 
 Only runs that ``fmer.runlog.load_run`` verifies (complete, hashes intact) enter the table;
 everything else is listed with the reason, never filled in. "failed" is a run that will not
