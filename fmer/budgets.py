@@ -31,6 +31,9 @@ from fmer.envs import BENCHMARKS, KITCHEN_BENCHMARKS, MUJOCO_BENCHMARKS
 DEFAULT_FILE = "workflow/config/config.yaml"
 # What a grid block may name instead of listing benchmarks
 GROUPS = {"all": BENCHMARKS, "mujoco": MUJOCO_BENCHMARKS, "kitchen": KITCHEN_BENCHMARKS}
+# FMER against SAC, and SAC at FMER's initial alpha (so that a comparison changes the algorithm
+# only): the curves, FrankaKitchen, multigoal and the IQM
+HEAD_TO_HEAD = ("fmer", "sac", "sac-fmer-alpha")
 # The paper's 2x2 ablation of its two corrections (entropy tanh term x ESS-tuned tau)
 ABLATION = ("fmer", "fmer-no-tanh", "fmer-no-ess", "fmer-no-tanh-no-ess")
 # The paper's comparison of candidate weights: softmax (FMER's) against top-1 and unnormalised

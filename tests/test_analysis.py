@@ -34,7 +34,13 @@ from fmer.analysis import (
     tables,
     verdicts,
 )
-from fmer.analysis.aggregate import aggregate, config_change, coverage_note, parse_run_path
+from fmer.analysis.aggregate import (
+    aggregate,
+    config_change,
+    coverage_note,
+    parse_run_path,
+    reused_note,
+)
 from fmer.checkpoint import Checkpointer
 from fmer.cli import main as cli_main
 from fmer.config import OUTPUT_KEYS, Config, ConfigError, load_yaml, parse_overrides
@@ -129,14 +135,27 @@ def test_stratified_bootstrap_interval():
     assert stats.iqm(np.stack([x, x]))[1] == pytest.approx(metrics.aggregate_iqm(x))
 
 
-def test_final_and_max_per_run_come_from_the_logs(runs):
+def test_estimates_hold_each_seeds_final_and_max_from_the_logs_and_their_t_interval(runs):
     summary, _ = aggregate(run_dirs(runs), "smoke")
-    per = stats.per_run(summary, "return_mean").set_index(["variant", "seed"])
-    for d in run_dirs(runs):
-        w = parse_run_path(d)
-        logged = pd.read_csv(d / "eval.csv")["return_mean"]
-        assert per.loc[(w["variant"], w["seed"]), "final"] == pytest.approx(logged.iloc[-1])
-        assert per.loc[(w["variant"], w["seed"]), "max"] == pytest.approx(logged.max())
+    table = estimates.cell_estimates(summary)
+    for variant in VARIANTS:
+        logs = {s: pd.read_csv(runs / MULTIGOAL / variant / f"seed{s}" / "eval.csv")
+                for s in SEEDS}
+        for metric, of in (("final_return", lambda e: e["return_mean"].iloc[-1]),
+                           ("max_return", lambda e: e["return_mean"].max())):
+            values = estimates.seed_values(table, metric, MULTIGOAL, variant)
+            assert values.to_dict() == pytest.approx({s: of(e) for s, e in logs.items()})
+            (row,) = estimates.select(table, metric, MULTIGOAL, variant).itertuples()
+            assert (row.point, row.low, row.high) == pytest.approx(stats.t_interval(values))
+            assert row.n == 2 and row.interval == estimates.INTERVAL
+        # one curve row per evaluation step, each seed's logged value
+        curve = estimates.select(table, "return_mean", MULTIGOAL, variant, curve=True)
+        assert curve["step"].tolist() == [150, 300]
+        for _, row in curve.iterrows():
+            at = {s: e.set_index("step").loc[row["step"], "return_mean"]
+                  for s, e in logs.items()}
+            assert estimates.per_seed(row).to_dict() == pytest.approx(at)
+    assert estimates.select(table, "final_success_pct").empty  # no kitchen here
 
 
 def test_normalised_scores_use_the_papers_sac_where_reported_else_the_best_run(runs):
@@ -147,7 +166,13 @@ def test_normalised_scores_use_the_papers_sac_where_reported_else_the_best_run(r
     random = pd.DataFrame({"env": ["HalfCheetah-v5", "Hopper-v5"],
                            "return_mean": [floor, floor - 50]})
     reported = pd.read_csv(REPO / "paper" / "reported.csv")
-    per, refs = figures.normalised_scores(both, random, reported)
+    per, cells, refs = figures.normalised_scores(estimates.cell_estimates(both), random,
+                                                 reported)
+    # a cell's normalised mean and interval are those of its runs' normalised scores
+    for (env, variant), mine in per.groupby(["env", "variant"]):
+        (cell,) = cells[(cells["env"] == env) & (cells["variant"] == variant)].itertuples()
+        assert (cell.point, cell.low, cell.high) == pytest.approx(
+            stats.t_interval(mine.sort_values("seed")["score"]))
     assert refs == {"HalfCheetah-v5": "paper's SAC, 1,000,000 steps", "Hopper-v5": "best seen"}
     per = per.set_index(["env", "variant", "seed"])
     for (_, variant, seed), row in per.iterrows():
@@ -161,19 +186,21 @@ def test_normalised_scores_use_the_papers_sac_where_reported_else_the_best_run(r
     assert hopper["score"].min() < 1.0
 
 
-def write_cells(dirs, out: Path) -> list[tuple[Path, Path]]:
-    """fmer aggregate on each (env, variant) of ``dirs``, as the workflow's cell_summary does."""
+def write_cells(dirs, out: Path) -> list[tuple[Path, Path, Path]]:
+    """fmer aggregate on each (env, variant) of ``dirs``, as the workflow's cell_summary does:
+    (summary, completeness, estimates) per cell."""
     cells = {}
     for d in dirs:
         cells.setdefault((d.parent.parent.name, d.parent.name), []).append(d)
-    pairs = []
+    triples = []
     for (env, variant), mine in cells.items():
-        pair = (out / "summary" / env / f"{variant}.csv",
-                out / "completeness" / env / f"{variant}.csv")
-        assert cli_main(["aggregate", "--budget", "smoke", "--out", str(pair[0]),
-                         "--completeness", str(pair[1]), *map(str, mine)]) == 0
-        pairs.append(pair)
-    return pairs
+        triple = tuple(out / table / env / f"{variant}.csv"
+                       for table in ("summary", "completeness", "estimates"))
+        assert cli_main(["aggregate", "--budget", "smoke", "--out", str(triple[0]),
+                         "--completeness", str(triple[1]), "--estimates", str(triple[2]),
+                         *map(str, mine)]) == 0
+        triples.append(triple)
+    return triples
 
 
 def legend_texts(ax) -> list[str]:
@@ -184,7 +211,7 @@ def test_cells_concatenate_to_the_summary_of_all_their_runs(runs, tmp_path):
     dirs = [*run_dirs(runs), runs / MULTIGOAL / "sac" / "seed2"]
     cells = write_cells(dirs, tmp_path)
     assert cli_main(["concat-summaries", "--out", str(tmp_path / "s.csv"), "--completeness",
-                     str(tmp_path / "c.csv"),
+                     str(tmp_path / "c.csv"), "--estimates", str(tmp_path / "e.csv"),
                      *(str(a) for c in cells for a in ("--cell", *c))]) == 0
     summary, completeness = aggregate(dirs, "smoke")
     written = tmp_path / "whole.csv"
@@ -192,6 +219,9 @@ def test_cells_concatenate_to_the_summary_of_all_their_runs(runs, tmp_path):
     assert (tmp_path / "s.csv").read_text() == written.read_text()
     completeness.to_csv(written, index=False)
     assert (tmp_path / "c.csv").read_text() == written.read_text()
+    # the budget's estimates: its cells', the same as those of the whole summary at once
+    estimates.write(estimates.cell_estimates(summary), written)
+    assert (tmp_path / "e.csv").read_text() == written.read_text()
 
 
 @pytest.mark.parametrize("kind", ["curve", "multigoal"])
@@ -214,19 +244,76 @@ def test_figure_names_the_runs_it_lacks(runs, tmp_path, kind):
 
 def test_tables_set_ours_beside_the_papers(runs, tmp_path):
     summary, completeness = aggregate(run_dirs(runs), "smoke")
-    summary["env"] = "HalfCheetah-v5"
+    summary["env"] = completeness["env"] = "HalfCheetah-v5"
     reported = pd.read_csv(REPO / "paper" / "reported.csv")
-    md, tex = tables.write(summary, completeness, reported, "smoke", tmp_path / "results")
+    table = estimates.cell_estimates(summary)
+    md, tex = tables.write(table, completeness, reported, "smoke", tmp_path / "results")
     text = md.read_text()
     assert "12332.38" in text and "10295.33" in text and "45.71" in text
     assert "(n=2)" in text and "smoke, 300 steps" in text
     assert "4 of 4 runs complete" in text
-    assert r"\begin{tabular}" in tex.read_text()
+    assert coverage_label(2) in text  # what the brackets are, and what they cover
+    assert tex.read_text().count(r"\begin{tabular}") == 3  # MuJoCo, FrankaKitchen, verdicts
     # one seed of SAC: its mean, never a zero-width interval
-    one = summary[(summary["variant"] == "fmer") | (summary["seed"] == 0)]
+    one = estimates.cell_estimates(summary[(summary["variant"] == "fmer")
+                                           | (summary["seed"] == 0)])
     md, _ = tables.write(one, completeness, reported, "smoke", tmp_path / "one")
     text = md.read_text()
     assert "(n=1, no interval)" in text and "(n=2)" in text and "[" in text
+
+
+def coverage_label(n: int) -> str:
+    from fmer.analysis import coverage
+
+    return coverage.label(n)
+
+
+def doctored(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with numbers no computation from the logs gives: every point 1000 + its row,
+    its interval ± 7, each seed's value 2000 + its row."""
+    out = table.copy()
+    out["point"] = 1000.0 + np.arange(len(out))
+    out["low"], out["high"] = out["point"] - 7, out["point"] + 7
+    out["values"] = [";".join(str(2000.0 + i) for _ in str(s).split(";"))
+                     for i, s in enumerate(out["seeds"])]
+    return out
+
+
+def test_figures_and_tables_show_the_estimates_tables_numbers_and_compute_none(runs, tmp_path):
+    """A doctored estimates table: the curve, the returns panels and the results page show its
+    numbers, not the logs'; and no figure or table module calls the per-run or bootstrap
+    helpers the estimates replaced."""
+    summary, completeness = aggregate(run_dirs(runs), "smoke")
+    table = doctored(estimates.cell_estimates(summary))
+    three = table.copy()
+    three.loc[three["variant"] == "fmer", "n"] = 3  # drawn as a mean and its band
+    fig = figures.curve(three, completeness, "smoke")
+    ax = fig.axes[0]
+    rows = estimates.select(three, "return_mean", variant="fmer", curve=True)
+    (line,) = [ln for ln in ax.lines if len(ln.get_xdata()) and ln.get_marker() == "o"]
+    assert list(line.get_ydata()) == rows["point"].tolist()
+    (band,) = ax.collections
+    assert band.get_paths()[0].vertices[:, 1].max() == pytest.approx(rows["high"].max())
+    sac = estimates.select(table, "return_mean", variant="sac", curve=True)
+    drawn = {y for ln in ax.lines for y in ln.get_ydata()}
+    assert {2000.0 + i for i in sac.index} <= drawn  # two seeds: each seed's doctored value
+    plt.close("all")
+    both = table.assign(env="Hopper-v5")
+    fig = figures.ablation_returns(both, completeness.assign(env="Hopper-v5"), "smoke")
+    final = estimates.select(both, "final_return", "Hopper-v5")
+    points = sorted(ln.get_xdata()[0] for ln in fig.axes[0].lines if ln.get_marker() == "o")
+    assert points == sorted(final["point"].tolist())
+    plt.close("all")
+    both = table.assign(env="HalfCheetah-v5")
+    md, _ = tables.write(both, completeness.assign(env="HalfCheetah-v5"),
+                         pd.read_csv(REPO / "paper" / "reported.csv"), "smoke", tmp_path / "r")
+    text = md.read_text()
+    for _, r in estimates.select(both, "max_return").iterrows():
+        assert f"{r['point']:.0f} [{r['low']:.0f}, {r['high']:.0f}] (n=2)" in text
+    for module in (figures, tables):
+        source = Path(module.__file__).read_text()
+        for helper in ("stratified_ci", "interval_table", "learning_curve", "per_run"):
+            assert helper not in source, (module.__name__, helper)
 
 
 def test_verdict_table_on_tiny_real_runs(runs, tmp_path):
@@ -244,7 +331,7 @@ def test_verdict_table_on_tiny_real_runs(runs, tmp_path):
     assert "300 steps; the `paper` budget's" in multi["note"]
     assert df.loc[verdicts.COST_CLAIM, "verdict"] == "cannot tell (no QVPO)"
     assert df.loc["ESS tuning of τ helps", "verdict"] == "cannot tell (n=0)"
-    md, _ = tables.write(summary, completeness, pd.DataFrame(
+    md, _ = tables.write(estimates.cell_estimates(summary), completeness, pd.DataFrame(
         columns=["table", "benchmark", "setting", "method", "metric", "value"]), "smoke",
         tmp_path / "results")
     assert "## Verdicts, one per paper claim" in md.read_text()
@@ -412,14 +499,15 @@ def test_aggregate_refuses_a_misspelled_path_and_a_figure_takes_a_run_outside_th
         runs, tmp_path, capsys):
     typo = runs / "multigoal-2dd" / "sac" / "seed0"
     assert cli_main(["aggregate", "--budget", "smoke", "--out", str(tmp_path / "s.csv"),
-                     "--completeness", str(tmp_path / "c.csv"), str(typo)]) == 2
+                     "--completeness", str(tmp_path / "c.csv"), "--estimates",
+                     str(tmp_path / "e.csv"), str(typo)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and str(typo) in err and not list(tmp_path.iterdir())
     elsewhere = tmp_path / "runs" / "mine"  # as `fmer train --out runs/mine` leaves it
     shutil.copytree(runs / MULTIGOAL / "sac" / "seed0", elsewhere)
-    cell = [str(tmp_path / "s.csv"), str(tmp_path / "c.csv")]
+    cell = [str(tmp_path / f"{x}.csv") for x in "sce"]
     assert cli_main(["aggregate", "--budget", "smoke", "--out", cell[0], "--completeness",
-                     cell[1], str(elsewhere)]) == 0
+                     cell[1], "--estimates", cell[2], str(elsewhere)]) == 0
     assert cli_main(["figure", "curve", "--budget", "smoke", "--out", str(tmp_path / "f"),
                      "--cell", *cell]) == 0
     assert pd.read_csv(cell[1])["status"].tolist() == ["complete"]
@@ -430,22 +518,23 @@ def test_aggregate_refuses_a_misspelled_path_and_a_figure_takes_a_run_outside_th
 def test_curve_draws_a_band_from_three_seeds_only_and_lists_a_variant_not_run(runs):
     fmer = [runs / MULTIGOAL / "fmer" / f"seed{s}" for s in SEEDS]
     summary, completeness = aggregate(fmer, "smoke")
-    fig = figures.curve(summary, completeness, "smoke")
+    fig = figures.curve(estimates.cell_estimates(summary), completeness, "smoke")
     ax = fig.axes[0]
     assert len(ax.collections) == 0  # two seeds: no interval band, each seed its own line
     assert len(ax.lines) == 2
-    assert legend_texts(ax) == ["fmer (n=2): each seed, too few for a CI"]
+    assert legend_texts(ax) == ["fmer (n=2): each seed"]
     assert ax.get_title() == "multigoal-2d: budget smoke, 300 steps"
     # three seeds (the logs of seed 0 again, as seed 2): the mean and its band; SAC expected
     # (three paths of the grid) but not run: in the legend all the same
     summary, completeness = aggregate(
         [*fmer, *(runs / MULTIGOAL / "sac" / f"seed{s}" for s in (5, 6, 7))], "smoke")
     three = pd.concat([summary, summary[summary["seed"] == 0].assign(seed=2)])
-    fig = figures.curve(three, completeness, "smoke")
+    fig = figures.curve(estimates.cell_estimates(three), completeness, "smoke")
     ax = fig.axes[0]
     assert len(ax.collections) == 1 and len(ax.lines) == 2  # fmer's mean; sac's legend entry
-    assert legend_texts(ax) == ["fmer (n=3): mean, 95% CI",
+    assert legend_texts(ax) == ["fmer (n=3): mean, 95% t-interval",
                                 "sac: not run (0 of 3 runs complete)"]
+    assert fig.fmer_intervals == {3}  # the footer says what a band of 3 seeds covers
     plt.close("all")
 
 
@@ -460,7 +549,8 @@ def test_multigoal_draws_each_seed_apart_with_the_goals_and_the_legend_outside(r
     dirs = [*run_dirs(runs), runs / MULTIGOAL / "sac" / "seed2"]
     summary, completeness = aggregate(dirs, "smoke")
     samples = pd.concat([pd.read_csv(d / "samples.csv") for d in run_dirs(runs)])
-    fig = figures.multigoal(summary, completeness, "smoke", samples=samples)
+    fig = figures.multigoal(estimates.cell_estimates(summary), completeness, "smoke",
+                            samples=samples)
     panels = {ax.get_title(): ax for ax in fig.axes}
     # one row per algorithm, one column per seed: the same seeds for both
     assert list(panels) == [f"{v}, seed {s}" for v in VARIANTS for s in (0, 1, 2)]
@@ -489,6 +579,7 @@ def test_ablation_figures_name_every_expected_variant_and_take_a_budgets_own(run
     summary["env"] = completeness["env"] = "Hopper-v5"
     for frame in (summary, completeness):
         frame.loc[frame["variant"] == "sac", "variant"] = "fmer-n8-s64-e64"
+    summary = estimates.cell_estimates(summary)
     fig = figures.ablation_returns(summary, completeness, "smoke")
     for ax in fig.axes:
         assert [t.get_text() for t in ax.get_yticklabels()] == [
@@ -496,13 +587,22 @@ def test_ablation_figures_name_every_expected_variant_and_take_a_budgets_own(run
         assert [t.get_text() for t in ax.texts] == ["not run"]
         assert ax.get_xlabel().endswith("evaluation return" if "final" in ax.get_title()
                                         else "(max over evaluations)")
-    assert fig._suptitle.get_text() == ("Ablations, budget smoke, 300 steps: mean and 95% CI "
-                                        "over seeds")
+    assert fig._suptitle.get_text() == ("Ablations, budget smoke, 300 steps: mean, 95% "
+                                        "t-interval over seeds, dots: each seed")
     fig = figures.ablation_ess(summary, completeness, "smoke")
     for ax in fig.axes:
-        assert legend_texts(ax) == ["fmer (n=2): each seed, too few for a CI",
+        assert legend_texts(ax) == ["fmer (n=2): each seed",
                                     "fmer-no-ess: not run (0 of 1 runs complete)"]
         assert ax.get_xlabel() == figures.STEPS and ax.get_ylabel()
+    assert "bisection so that ESS/N = 0.5" in fig._suptitle.get_text()
+    assert fig.axes[1].get_ylim() == (0, 1.05)  # ESS/N on its whole scale, not float noise
+    fig = figures.ablation_tanh(summary, completeness, "smoke")
+    corrected, latent = fig.axes[0].get_legend().get_lines()[-2:]
+    assert (corrected.get_linestyle(), latent.get_linestyle()) == ("-", "--")
+    assert "dashed" in legend_texts(fig.axes[0])[-1]
+    # every legend below its axes, where it covers no curve
+    assert all(ax.get_legend().get_bbox_to_anchor().y1 < ax.get_window_extent().y0
+               for ax in fig.axes)
     # the weights' figure: the same panels, its own title
     renamed = {"fmer-n8-s64-e64": "fmer-top1", "fmer-no-ess": "fmer-unnormalized"}
     fig = figures.ablation_weights(summary.replace({"variant": renamed}),
@@ -523,12 +623,97 @@ def test_iqm_names_its_normalisation_and_the_tasks_without_a_reference(runs):
     expected = pd.concat([completeness.assign(env=e) for e in ("Hopper-v5", "Walker2d-v5")])
     random = pd.read_csv(REPO / "results" / "random_scores.csv")
     reported = pd.read_csv(REPO / "paper" / "reported.csv")
-    fig = figures.iqm(both, expected, "smoke", random_scores=random, reported=reported)
+    fig = figures.iqm(estimates.cell_estimates(both), expected, "smoke", random_scores=random,
+                      reported=reported)
     title = fig._suptitle.get_text()
     assert "(R − R_random) / (R_SAC,paper − R_random), R = max evaluation return" in title
     assert "no paper reference for Hopper-v5" in title and "not in the IQM" in title
     left, right = fig.axes
-    assert "IQM over 1 task(s) with the paper's SAC as 1: Walker2d-v5" in left.get_title()
+    assert left.get_title().endswith("Walker2d-v5 seeds 0,1")
     assert [t.get_text() for t in right.get_yticklabels()] == [
         "Hopper-v5\n(1 = best seen)", "Walker2d-v5\n(1 = paper's SAC, 1,000,000 steps)"]
     plt.close("all")
+
+
+def test_iqm_compares_on_the_tasks_and_seeds_every_variant_has(runs):
+    """FMER on Walker2d-v5 seed 0 only, SAC on Walker2d-v5 seeds 0, 1 and HalfCheetah-v5: the
+    pooled number is over Walker2d-v5 seed 0 for both, and says so."""
+    summary, completeness = aggregate(run_dirs(runs), "smoke")
+    runs_ = pd.concat([summary.assign(env="Walker2d-v5"),
+                       summary[summary["variant"] == "sac"].assign(env="HalfCheetah-v5")])
+    runs_ = runs_[(runs_["variant"] == "sac") | (runs_["seed"] == 0)]
+    expected = pd.concat([completeness.assign(env=e) for e in ("Walker2d-v5",
+                                                               "HalfCheetah-v5")])
+    per, _, _ = figures.normalised_scores(
+        estimates.cell_estimates(runs_), pd.read_csv(REPO / "results" / "random_scores.csv"),
+        pd.read_csv(REPO / "paper" / "reported.csv"))
+    ground = figures.common_ground(per, ["fmer", "sac"], ["Walker2d-v5", "HalfCheetah-v5"])
+    assert ground.to_dict("list") == {"env": ["Walker2d-v5"], "seed": [0]}
+    fig = figures.iqm(estimates.cell_estimates(runs_), expected, "smoke",
+                      random_scores=pd.read_csv(REPO / "results" / "random_scores.csv"),
+                      reported=pd.read_csv(REPO / "paper" / "reported.csv"))
+    left = fig.axes[0]
+    assert left.get_title().endswith("Walker2d-v5 seed 0")
+    assert [t.get_text() for t in left.get_yticklabels()] == ["fmer (n=1 runs)",
+                                                              "sac (n=1 runs)"]
+    sac = per[(per["variant"] == "sac") & (per["env"] == "Walker2d-v5") & (per["seed"] == 0)]
+    iqms = [ln.get_xdata()[0] for ln in left.lines if ln.get_marker() == "D"]
+    assert iqms[1] == pytest.approx(sac["score"].iloc[0])
+    plt.close("all")
+
+
+def test_a_figure_says_on_its_face_when_it_has_nothing_to_compare(runs, tmp_path):
+    summary, completeness = aggregate(run_dirs(runs), "smoke")
+    assert figures.nothing_to_compare(completeness) == ""
+    only_fmer = completeness.assign(status=np.where(completeness["variant"] == "fmer",
+                                                    "complete", "missing"))
+    assert figures.nothing_to_compare(only_fmer).startswith(
+        "NOTHING COMPARED: only fmer has complete runs; sac: none")
+    none = completeness.assign(status="missing")
+    assert figures.nothing_to_compare(none).startswith("NO COMPLETE RUN")
+    empty = estimates.cell_estimates(summary.iloc[:0])
+    fig = figures.curve(empty, none, "smoke")
+    figures.save(fig, none, "smoke", tmp_path / "none")
+    image = mpimg.imread(tmp_path / "none.png")
+    assert image[..., :3].std() > 0.05  # the banner and the footer, not a blank page
+
+
+def test_runs_reused_from_another_budget_are_named(runs, tmp_path):
+    """A run copied to another grid path (another variant of the grid, the same config) is
+    that path's run, and the notes say what it was trained as."""
+    grid = copy.deepcopy(CONFIG)
+    grid["budgets"]["smoke"]["variants"] = {"fmer-same": {"base": "fmer", "set": {}}}
+    root = tmp_path / "results" / "smoke" / MULTIGOAL
+    shutil.copytree(runs / MULTIGOAL / "fmer" / "seed0", root / "fmer-same" / "seed0")
+    shutil.copytree(runs / MULTIGOAL / "fmer" / "seed1", root / "fmer" / "seed1")
+    _, completeness = aggregate([root / "fmer-same" / "seed0", root / "fmer" / "seed1"],
+                                "smoke", grid)
+    assert completeness["trained_as"].tolist() == ["runs of budget smoke (fmer)", ""]
+    assert reused_note(completeness) == (
+        "reused: multigoal-2d fmer-same seed 0 are runs of budget smoke (fmer), copied "
+        "(same config)")
+
+
+@pytest.mark.parametrize(("text", "tex"), [
+    ("budget `mini`, 95% [−3, 4] × 2", r"budget \texttt{mini}, 95\% [$-$3, 4] $\times$ 2"),
+    ("α ≥ 0.05 & τ_min ~ $1 #2 {x}", r"$\alpha$ $\geq$ 0.05 \& $\tau$\_min "
+                                       r"\textasciitilde{} \$1 \#2 \{x\}"),
+    ("**supports** *cannot tell* a\\b^2", r"\textbf{supports} \emph{cannot tell} "
+                                          r"a\textbackslash{}b\textasciicircum{}2"),
+    ("`fmer_n8` – Ωé", r"\texttt{fmer\_n8} -- [U+03A9]e"),
+])
+def test_latex_escapes_what_latex_reserves_and_spells_unicode_in_ascii(text, tex):
+    assert tables.tex_escape(text) == tex
+
+
+def test_results_tex_is_ascii_with_no_raw_markdown(runs, tmp_path):
+    summary, completeness = aggregate(run_dirs(runs), "smoke")
+    _, tex = tables.write(estimates.cell_estimates(summary), completeness,
+                          pd.read_csv(REPO / "paper" / "reported.csv"), "smoke",
+                          tmp_path / "results")
+    text = tex.read_text()
+    assert text.isascii() and "`" not in text.replace("``", "")
+    assert "Verdicts, one per paper claim" in text
+    for line in text.splitlines():  # every row of a table has its columns
+        if line.endswith(r"\\"):
+            assert line.count(" & ") in (3, 4)

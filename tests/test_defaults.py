@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO
 
 from fmer import budgets
-from fmer.analysis import defaults
+from fmer.analysis import coverage, defaults, estimates
 from fmer.analysis.aggregate import aggregate
 from fmer.bench import CSV_COLUMNS as BENCH_COLUMNS
 from fmer.cli import main as cli_main
@@ -98,8 +98,8 @@ def bench_fixture(costs: dict) -> pd.DataFrame:
 
 
 def study_frames(finals: dict, missing=()) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A summary and completeness as fmer aggregate writes them: evaluations at 10k and 20k
-    steps, the final one from ``finals``; ``missing`` runs absent from the summary."""
+    """An estimates table and completeness as fmer aggregate writes them: evaluations at 10k
+    and 20k steps, the final one from ``finals``; ``missing`` runs absent."""
     rows, report = [], []
     for (s, t), values in finals.items():
         for seed, final in enumerate(values):
@@ -114,12 +114,12 @@ def study_frames(finals: dict, missing=()) -> tuple[pd.DataFrame, pd.DataFrame]:
                 rows.append({"env": t, "variant": s, "seed": seed, "step": step,
                              "return_mean": ret, "wall_time_s": wall, "tau": 0.2,
                              "ess_frac": 0.5, "entropy": -3.0, "total_steps": 20000})
-    return pd.DataFrame(rows), pd.DataFrame(report)
+    return estimates.cell_estimates(pd.DataFrame(rows)), pd.DataFrame(report)
 
 
 def test_page_csv_and_figure_of_a_complete_study(tmp_path):
-    summary, completeness = study_frames(FINALS)
-    paths = defaults.write(summary, completeness, bench_fixture(COST), tmp_path / "paper/d.md",
+    table, completeness = study_frames(FINALS)
+    paths = defaults.write(table, completeness, bench_fixture(COST), tmp_path / "paper/d.md",
                            tmp_path / "paper/d.csv", tmp_path / "figures/study")
     text = paths[0].read_text()
     assert text.startswith(defaults.RULE) and text.count(defaults.RULE) == 1
@@ -134,8 +134,13 @@ def test_page_csv_and_figure_of_a_complete_study(tmp_path):
     assert tuple(tidy.columns) == defaults.CSV_COLUMNS and len(tidy) == 6
     row = tidy.set_index(["setting", "task"]).loc[(CHEAP, C)]
     assert row["n"] == 3 and row["final_mean"] == pytest.approx(1050.0)
-    assert row["max_mean"] == pytest.approx(1050.0) and row["final_low"] <= 1050 <= row[
-        "final_high"]
+    # the estimates table's t-interval, and the page says what it is and covers
+    (cell,) = estimates.select(table, "final_return", C, CHEAP).itertuples()
+    assert (row["final_low"], row["final_high"]) == pytest.approx((cell.low, cell.high))
+    assert row["max_mean"] == pytest.approx(1050.0) and cell.low < 900 < 1150 < cell.high
+    assert "final return, mean [95% t-interval]" in text and coverage.label(3) in text
+    # the rule's bound named as what it is: with 3 seeds, the lowest seed
+    assert "**100.0** = the lowest seed's return" in text and "about 75%, not 95%" in text
     assert row["reference_lower_bound"] == pytest.approx(1000.0) and row["verdict"] == "pass"
     assert row["fmer_update_ms"] == 60.0 and row["fmer_sac_update_ratio"] == pytest.approx(6.0)
     assert row["run_minutes_mean"] == pytest.approx(2401 / 60)
@@ -146,10 +151,10 @@ def test_page_csv_and_figure_of_a_complete_study(tmp_path):
 
 
 def test_page_of_an_incomplete_study_names_the_missing_runs_and_chooses_nothing(tmp_path):
-    summary, completeness = study_frames(FINALS, missing={(CHEAPER, H, 0), (CHEAPER, H, 1),
+    table, completeness = study_frames(FINALS, missing={(CHEAPER, H, 0), (CHEAPER, H, 1),
                                                           (CHEAPER, H, 2), (CHEAP, C, 1),
                                                           (CHEAP, C, 2)})
-    paths = defaults.write(summary, completeness, None, tmp_path / "d.md", tmp_path / "d.csv",
+    paths = defaults.write(table, completeness, None, tmp_path / "d.md", tmp_path / "d.csv",
                            tmp_path / "study")
     text = paths[0].read_text()
     assert text.startswith(defaults.RULE)
@@ -193,13 +198,14 @@ def test_study_from_real_runs_through_the_cli(real_runs, tmp_path):
                 error="interrupted by SIGTERM at step 150")
     (stopped / "meta.json").write_text(json.dumps(meta))
     summary, completeness = aggregate([*dirs, stopped.parent], "defaults")
+    estimates.write(estimates.cell_estimates(summary), tmp_path / "estimates.csv")
     assert completeness["status"].tolist() == ["complete", "complete", "incomplete"]
     summary.to_csv(tmp_path / "summary.csv", index=False)
     bench_fixture({REF: 50.0, CHEAP: 20.0}).to_csv(tmp_path / "cost.csv", index=False)
 
     def study(completeness):
         completeness.to_csv(tmp_path / "completeness.csv", index=False)
-        return defaults.write(pd.read_csv(tmp_path / "summary.csv"),
+        return defaults.write(estimates.read([tmp_path / "estimates.csv"]),
                               pd.read_csv(tmp_path / "completeness.csv"),
                               pd.read_csv(tmp_path / "cost.csv"), tmp_path / "d.md",
                               tmp_path / "d.csv", tmp_path / "study", tasks=("Pendulum-v1",),
@@ -207,7 +213,7 @@ def test_study_from_real_runs_through_the_cli(real_runs, tmp_path):
 
     assert "no setting is chosen" in study(completeness)[0].read_text()
     done = completeness[completeness["status"] == "complete"]
-    assert cli_main(["defaults-study", "--summary", str(tmp_path / "summary.csv"),
+    assert cli_main(["defaults-study", "--estimates", str(tmp_path / "estimates.csv"),
                      "--completeness", str(tmp_path / "completeness.csv"), "--update-cost",
                      str(tmp_path / "cost.csv"), "--page", str(tmp_path / "cli.md"), "--csv",
                      str(tmp_path / "cli.csv"), "--figure", str(tmp_path / "cli")]) == 0

@@ -109,9 +109,10 @@ def test_summary_tables_and_figures_hold_what_the_runs_logged(smoke):
                      "ablation_returns", "ablation_ess", "ablation_tanh", "kitchen",
                      "multigoal", "iqm"}
 
-    kitchen = [(smoke / f"results/smoke/summary/kitchen-1/{v}.csv",
-                smoke / f"results/smoke/completeness/kitchen-1/{v}.csv") for v in ("fmer", "sac")]
-    fig = figures.KINDS["kitchen"](*read_cells(kitchen), "smoke",
+    kitchen = [[smoke / f"results/smoke/{t}/kitchen-1/{v}.csv"
+                 for t in ("summary", "completeness", "estimates")] for v in ("fmer", "sac")]
+    _, completeness, table = read_cells(kitchen)
+    fig = figures.KINDS["kitchen"](table, completeness, "smoke",
                                    reported=pd.read_csv(REPO / "paper/reported.csv"))
     pct = fig.axes[1]  # the paper's success rate, %
     final = summary[summary["env"] == "kitchen-1"].groupby("variant")["tasks_completed_mean"].last()
@@ -123,8 +124,11 @@ def test_summary_tables_and_figures_hold_what_the_runs_logged(smoke):
         assert f"{100 * final[variant]:.2g}\nn=1" in [t.get_text() for t in pct.texts]
     marks = [c for c in pct.collections if c.get_label().endswith("paper (1,000,000 steps)")]
     assert sorted(c.get_offsets()[0][1] for c in marks) == [80.0, 100.0]  # SAC, FMER at N=1
-    assert fig._suptitle.get_text().endswith(
-        "ours 300 steps per run, the paper's 1,000,000 (3333× more)")
+    assert fig._suptitle.get_text().splitlines() == [
+        "FrankaKitchen-v1, budget smoke: ours 300 steps per run, the paper's 1,000,000 (3333× "
+        "more)", "N = 4 and N = 7: not in budget smoke's grid (workflow/config/config.yaml)"]
+    # each axis spans its metric's range: N tasks, 100%, all episodes
+    assert [ax.get_ylim()[1] for ax in fig.axes] == pytest.approx([1.12, 112, 1.12])
     assert all("not run" not in t.get_text() for ax in fig.axes for t in ax.texts)
 
     md = (smoke / "paper/smoke/results.md").read_text()
@@ -132,7 +136,11 @@ def test_summary_tables_and_figures_hold_what_the_runs_logged(smoke):
     assert "budget `smoke`, 9 of 9 runs complete" in md
     assert "(n=1)" in md
     tex = (smoke / "paper/smoke/results.tex").read_text()
-    assert tex.count(r"\begin{tabular}") == 2
+    assert tex.count(r"\begin{tabular}") == 3  # MuJoCo, FrankaKitchen, the verdicts
+    # the budget's estimates: its cells', and what the tables show
+    estimated = pd.read_csv(smoke / "results/smoke/estimates.csv")
+    assert set(zip(estimated["env"], estimated["variant"], strict=True)) == {
+        (r.env, r.variant) for r in budgets.runs(CONFIG, "smoke")}
 
 
 @pytest.mark.slow
@@ -178,12 +186,12 @@ def test_a_cell_made_without_a_run_is_made_again_once_the_run_is_there(smoke):
     run = work / budgets.run_path("smoke", "Hopper-v5", "sac", 0)
     away = work / "away"
     subprocess.run(["mv", str(run), str(away)], check=True)
-    cell = ["results/smoke/summary/Hopper-v5/sac.csv",
-            "results/smoke/completeness/Hopper-v5/sac.csv"]
+    cell = [f"results/smoke/{t}/Hopper-v5/sac.csv"
+            for t in ("summary", "completeness", "estimates")]
     assert subprocess.run([str(SNAKEMAKE.with_name("fmer")), "aggregate", "--budgets",
                            str(REPO / budgets.DEFAULT_FILE), "--budget", "smoke", "--out",
-                           cell[0], "--completeness", cell[1], str(run)], cwd=work,
-                          capture_output=True).returncode == 0
+                           cell[0], "--completeness", cell[1], "--estimates", cell[2], str(run)],
+                          cwd=work, capture_output=True).returncode == 0
     assert pd.read_csv(work / cell[1])["status"].tolist() == ["missing"]
     subprocess.run(["mv", str(away), str(run)], check=True)
     later = time.time() + 60  # the run completes after the cell was made
@@ -377,8 +385,8 @@ def test_dry_run_of_each_named_target_schedules_only_its_runs(tmp_path):
     mujoco = ["Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Humanoid-v5"]
     expected = {
         "all": grid(None, None),
-        "mujoco": grid(mujoco, ("fmer", "sac", "sac-fmer-alpha")),
-        "kitchen": grid(KITCHEN_BENCHMARKS, ("fmer", "sac", "sac-fmer-alpha")),
+        "mujoco": grid(mujoco, budgets.HEAD_TO_HEAD),
+        "kitchen": grid(KITCHEN_BENCHMARKS, budgets.HEAD_TO_HEAD),
         "ablation_tanh": grid(ablation_envs, ("fmer", "fmer-no-tanh")),
         "ablation_ess": grid(ablation_envs, ("fmer", "fmer-no-ess")),
         "ablation_weights": grid(ablation_envs, budgets.WEIGHTING),

@@ -1,5 +1,7 @@
-"""Run directories -> one tidy table (a row per run and evaluation step) and a completeness
-report (which of the expected runs are complete, stale, incomplete, failed or missing).
+"""Run directories -> one tidy table (a row per run and evaluation step), a completeness
+report (which of the expected runs are complete, stale, incomplete, failed or missing) and the
+estimates table computed from the tidy one (fmer.analysis.estimates), which is all the figures,
+tables and verdicts read of the runs.
 
 Only runs that ``fmer.runlog.load_run`` verifies (complete, hashes intact) enter the table;
 everything else is listed with the reason, never filled in. "failed" is a run that will not
@@ -9,7 +11,8 @@ records it) is no longer what the budget gives that run, on a key that can chang
 (``fmer.config.result_diff``): trained before the budget or the package defaults changed. It
 is a run of another experiment, so it is not drawn; retrain it (delete it, then snakemake).
 A run at a grid path is named by its path: one copied from another budget (say, the defaults
-study) with the same config is that budget's run.
+study) with the same config is that budget's run; ``trained_as`` says what it was trained as
+(its meta.json's budget and variant), and every figure and table that draws it says so.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from pathlib import Path
 import pandas as pd
 
 from fmer import budgets
+from fmer.analysis import estimates
 from fmer.config import Config, ConfigError, config_from_dict, result_diff
 from fmer.envs import BENCHMARKS
 from fmer.runlog import RunLogError, load_run, read_meta, verify_run
 
 KEYS = ["env", "variant", "seed"]
+COMPLETENESS_COLUMNS = [*KEYS, "path", "status", "last_step", "detail", "trained_as"]
 STATUS_ORDER = ("complete", "stale", "incomplete", "failed", "missing")
 
 
@@ -140,18 +145,22 @@ def aggregate(run_dirs: list[str | Path], budget: str,
             status, detail, last = _status(run_dir)
             report.append(row | {"status": status, "last_step": last, "detail": detail})
             continue
+        trained_as = ""
         if grid_identity(run_dir, budget) is not None:
             expected = budgets.run(grid, budget, *(where[key] for key in KEYS)).config()
-            changed = config_change(read_meta(run_dir / "meta.json"), expected)
+            meta = read_meta(run_dir / "meta.json")
+            changed = config_change(meta, expected)
             if changed:
                 report.append(row | {"status": "stale", "last_step": float(table["step"].iloc[-1]),
                                      "detail": f"trained with another config: {changed}"})
                 continue
+            if (meta.get("budget"), meta["variant"]) != (budget, where["variant"]):
+                trained_as = f"runs of budget {meta.get('budget')} ({meta['variant']})"
         tables.append(table)
         report.append(row | {"status": "complete", "last_step": float(table["step"].iloc[-1]),
-                             "detail": ""})
-    completeness = pd.DataFrame(report, columns=[*KEYS, "path", "status", "last_step",
-                                                 "detail"])
+                             "detail": "", "trained_as": trained_as})
+    completeness = pd.DataFrame(report, columns=COMPLETENESS_COLUMNS).fillna(
+        {"detail": "", "trained_as": ""})
     if tables:
         summary = pd.concat(tables, ignore_index=True)
     else:
@@ -159,25 +168,33 @@ def aggregate(run_dirs: list[str | Path], budget: str,
     return summary, completeness
 
 
-def read_cells(cells) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(summary, completeness) of ``cells``, (summary CSV, completeness CSV) pairs written by
-    ``fmer aggregate`` (the workflow's: one per (env, variant), results/BUDGET/summary/ENV/
-    VARIANT.csv and results/BUDGET/completeness/ENV/VARIANT.csv), concatenated in that order."""
-    tables = [pd.read_csv(summary) for summary, _ in cells]
-    report = [pd.read_csv(completeness, keep_default_na=False, na_values={"last_step": [""]})
-              for _, completeness in cells]
+def read_completeness(paths) -> pd.DataFrame:
+    """The concatenation of completeness files, in that order."""
+    return pd.concat([pd.read_csv(p, keep_default_na=False, na_values={"last_step": [""]})
+                      for p in paths], ignore_index=True)
+
+
+def read_cells(cells) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(summary, completeness, estimates) of ``cells``, (summary CSV, completeness CSV,
+    estimates CSV) triples written by ``fmer aggregate`` (the workflow's: one per (env,
+    variant), results/BUDGET/{summary,completeness,estimates}/ENV/VARIANT.csv), concatenated in
+    that order."""
+    tables = [pd.read_csv(summary) for summary, *_ in cells]
     # a cell with no complete run is a header only: it adds no rows, and no columns to the rest
     rows = [t for t in tables if len(t)]
     summary = (pd.concat(rows, ignore_index=True) if rows
                else pd.DataFrame(columns=[*KEYS, "step"]))
-    return summary, pd.concat(report, ignore_index=True)
+    return (summary, read_completeness([c[1] for c in cells]),
+            estimates.read([c[2] for c in cells]))
 
 
-def write(summary: pd.DataFrame, completeness: pd.DataFrame, out, completeness_out) -> None:
+def write(summary: pd.DataFrame, completeness: pd.DataFrame, table: pd.DataFrame, out,
+          completeness_out, estimates_out) -> None:
     for path in (out, completeness_out):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     summary.to_csv(out, index=False)
     completeness.to_csv(completeness_out, index=False)
+    estimates.write(table, estimates_out)
 
 
 def counts(completeness: pd.DataFrame) -> dict[str, int]:
@@ -205,9 +222,28 @@ def coverage_note(completeness: pd.DataFrame, budget: str) -> str:
     return note
 
 
+def reused_note(completeness: pd.DataFrame) -> str:
+    """The runs copied from another budget (same config), by what they were trained as:
+    "reused: Hopper-v5 fmer seed 0,1,2 are runs of budget defaults (fmer-n16-sall-eall),
+    copied (same config)"; "" if none."""
+    if "trained_as" not in completeness:  # a completeness file from before the column
+        return ""
+    reused = completeness[(completeness["status"] == "complete")
+                          & completeness["trained_as"].notna()
+                          & (completeness["trained_as"].astype(str) != "")]
+    parts = []
+    for trained_as, runs in reused.groupby("trained_as", sort=False):
+        seeds = runs.groupby(["env", "variant"], sort=False)["seed"].apply(
+            lambda s: ",".join(map(str, sorted(s))))
+        listed = "; ".join(f"{e} {v} seed {s}" for (e, v), s in seeds.items())
+        parts.append(f"{listed} are {trained_as}, copied (same config)")
+    return "reused: " + ". ".join(parts) if parts else ""
+
+
 def main(args) -> int:
     summary, completeness = aggregate(args.run_dirs, args.budget, budgets.load(args.budgets))
-    write(summary, completeness, args.out, args.completeness)
+    write(summary, completeness, estimates.cell_estimates(summary), args.out, args.completeness,
+          args.estimates)
     c = counts(completeness)
     print(json.dumps({"budget": args.budget, **c, "expected": len(completeness)}))
     for row in completeness[completeness["status"] != "complete"].itertuples():
@@ -216,8 +252,8 @@ def main(args) -> int:
 
 
 def concat_main(args) -> int:
-    summary, completeness = read_cells(args.cells)
-    write(summary, completeness, args.out, args.completeness)
+    summary, completeness, table = read_cells(args.cells)
+    write(summary, completeness, table, args.out, args.completeness, args.estimates)
     print(json.dumps({"cells": len(args.cells), **counts(completeness),
                       "expected": len(completeness)}))
     return 0

@@ -1,5 +1,5 @@
 """The analysis subcommands of ``fmer``: aggregate, concat-summaries, figure, tables, samples,
-random-scores, plan, status, plot, defaults-study.
+random-scores, plan, status, plot, defaults-study, intervals-study.
 
 Parsers only; each handler lives with its logic and is imported when its subcommand runs, so
 that ``fmer train`` does not pay for matplotlib, seaborn and rliable at start-up.
@@ -39,25 +39,32 @@ def plan_main(args) -> int:
 
 
 def add_cells(p) -> None:
-    """The (summary, completeness) pairs of fmer aggregate that a command reads."""
-    p.add_argument("--cell", dest="cells", action="append", nargs=2, required=True,
-                   metavar=("SUMMARY", "COMPLETENESS"), help="repeat once per cell")
+    """The (summary, completeness, estimates) triples of fmer aggregate that a command reads."""
+    p.add_argument("--cell", dest="cells", action="append", nargs=3, required=True,
+                   metavar=("SUMMARY", "COMPLETENESS", "ESTIMATES"), help="repeat once per cell")
 
 
 def add_outputs(p) -> None:
-    """The (summary, completeness) pair that a command writes."""
+    """The (summary, completeness, estimates) triple that a command writes."""
     p.add_argument("--out", required=True, metavar="CSV", help="summary table")
     p.add_argument("--completeness", required=True, metavar="CSV")
+    p.add_argument("--estimates", required=True, metavar="CSV",
+                   help="the estimates table (fmer.analysis.estimates): per (env, variant, "
+                        "metric[, step]) the mean over seeds, its 95%% t-interval, n, the "
+                        "seeds and each seed's value")
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
-        "aggregate", help="run logs -> tidy summary.csv and a completeness report",
+        "aggregate",
+        help="run logs -> tidy summary.csv, a completeness report and the estimates table",
         description="Load every verified run among RUN_DIRs (the runs a budget expects) into "
-                    "one table (env, variant, seed, step, metrics) and list the others as "
-                    "stale, incomplete, failed or missing.",
+                    "one table (env, variant, seed, step, metrics), list the others as "
+                    "stale, incomplete, failed or missing, and write the estimates every "
+                    "figure and table reads (mean over seeds, 95%% t-interval, each seed).",
         **examples("fmer aggregate --budget mini --out /tmp/summary.csv "
-                   "--completeness /tmp/completeness.csv results/mini/*/*/seed*"))
+                   "--completeness /tmp/completeness.csv --estimates /tmp/estimates.csv "
+                   "results/mini/*/*/seed*"))
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--budget", required=True)
     p.add_argument("--budgets", default=budgets.DEFAULT_FILE, metavar="FILE",
@@ -68,32 +75,37 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=_lazy("aggregate", "main"))
 
     p = subparsers.add_parser(
-        "concat-summaries", help="cells of fmer aggregate -> one summary and completeness",
-        description="Concatenate the (summary, completeness) pairs of fmer aggregate, one per "
-                    "(env, variant) cell in the workflow, into one pair: the budget's "
-                    "results/BUDGET/summary.csv and completeness.csv.",
+        "concat-summaries",
+        help="cells of fmer aggregate -> one summary, completeness and estimates table",
+        description="Concatenate the (summary, completeness, estimates) triples of fmer "
+                    "aggregate, one per (env, variant) cell in the workflow, into one: the "
+                    "budget's results/BUDGET/summary.csv, completeness.csv and estimates.csv.",
         **examples("fmer concat-summaries --out /tmp/summary.csv --completeness "
-                   "/tmp/completeness.csv --cell results/mini/summary/Hopper-v5/sac.csv "
-                   "results/mini/completeness/Hopper-v5/sac.csv"))
+                   "/tmp/completeness.csv --estimates /tmp/estimates.csv "
+                   "--cell results/mini/summary/Hopper-v5/sac.csv "
+                   "results/mini/completeness/Hopper-v5/sac.csv "
+                   "results/mini/estimates/Hopper-v5/sac.csv"))
     add_cells(p)
     add_outputs(p)
     p.set_defaults(func=_lazy("aggregate", "concat_main"))
 
     p = subparsers.add_parser(
         "figure", help="one of the paper's figures from fmer aggregate's tables (PNG and PDF)",
-        description="Build figure KIND from summary and completeness files of fmer aggregate "
-                    "(one --cell per (env, variant) drawn, or a whole budget's pair). The "
-                    "completeness rows are the runs expected: those not complete are named "
-                    "on the figure, never filled in, and a variant without a complete run is "
-                    "listed as not run.",
+        description="Build figure KIND from the files of fmer aggregate (one --cell per "
+                    "(env, variant) drawn, or a whole budget's triple): its numbers from the "
+                    "estimates table only. The completeness rows are the runs expected: those "
+                    "not complete are named on the figure, never filled in, and a variant "
+                    "without a complete run is listed as not run.",
         **examples("fmer figure curve --budget mini --out /tmp/hopper "
                    "--cell results/mini/summary/Hopper-v5/fmer.csv "
                    "results/mini/completeness/Hopper-v5/fmer.csv "
+                   "results/mini/estimates/Hopper-v5/fmer.csv "
                    "--cell results/mini/summary/Hopper-v5/sac.csv "
-                   "results/mini/completeness/Hopper-v5/sac.csv",
+                   "results/mini/completeness/Hopper-v5/sac.csv "
+                   "results/mini/estimates/Hopper-v5/sac.csv",
                    "fmer aggregate --budget smoke --out /tmp/s.csv --completeness /tmp/c.csv "
-                   "runs/hopper && fmer figure curve --budget smoke --out /tmp/mine "
-                   "--cell /tmp/s.csv /tmp/c.csv"))
+                   "--estimates /tmp/e.csv runs/hopper && fmer figure curve --budget smoke "
+                   "--out /tmp/mine --cell /tmp/s.csv /tmp/c.csv /tmp/e.csv"))
     p.add_argument("kind", choices=FIGURE_KINDS)
     add_cells(p)
     p.add_argument("--budget", required=True)
@@ -109,13 +121,14 @@ def add_parser(subparsers) -> None:
 
     p = subparsers.add_parser(
         "tables", help="Markdown and LaTeX tables: our numbers beside the paper's",
-        description="From fmer aggregate's summary and completeness files and the paper's "
-                    "reported numbers, write OUT.md and OUT.tex.",
-        **examples("fmer tables --budget mini --summary results/mini/summary.csv "
+        description="From fmer aggregate's estimates and completeness files and the paper's "
+                    "reported numbers, write OUT.md and OUT.tex: our numbers beside the "
+                    "paper's, and a verdict per paper claim.",
+        **examples("fmer tables --budget mini --estimates results/mini/estimates.csv "
                    "--completeness results/mini/completeness.csv "
                    "--reported paper/reported.csv --out /tmp/results"))
     p.add_argument("--budget", required=True)
-    p.add_argument("--summary", required=True, metavar="CSV")
+    p.add_argument("--estimates", required=True, metavar="CSV")
     p.add_argument("--completeness", required=True, metavar="CSV")
     p.add_argument("--reported", required=True, metavar="CSV")
     p.add_argument("--out", required=True, metavar="STEM")
@@ -196,7 +209,7 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "defaults-study", help="the defaults study's page, table and figure (paper/defaults.md)",
         description="Apply the rule of paper/defaults.md (fmer.analysis.defaults.RULE, written "
-                    "before any run of the study was read) to budget `defaults`: the summary "
+                    "before any run of the study was read) to budget `defaults`: the estimates "
                     "and completeness of fmer aggregate, and the update cost per setting of "
                     "fmer bench --budget defaults. Writes the page (the rule verbatim, the "
                     "table, the rule applied step by step, the choice), a tidy CSV and a "
@@ -204,7 +217,7 @@ def add_parser(subparsers) -> None:
         **examples("fmer defaults-study",
                    "fmer defaults-study --page /tmp/defaults.md --csv /tmp/defaults.csv "
                    "--figure /tmp/study"))
-    p.add_argument("--summary", default="results/defaults/summary.csv", metavar="CSV")
+    p.add_argument("--estimates", default="results/defaults/estimates.csv", metavar="CSV")
     p.add_argument("--completeness", default="results/defaults/completeness.csv", metavar="CSV")
     p.add_argument("--update-cost", default="results/defaults/update_cost.csv", metavar="CSV",
                    help="fmer bench --budget defaults --csv output; if absent, the page says "
@@ -214,3 +227,19 @@ def add_parser(subparsers) -> None:
     p.add_argument("--figure", default="figures/defaults/study", metavar="STEM",
                    help="writes STEM.png, STEM.pdf")
     p.set_defaults(func=_lazy("defaults", "main"))
+
+    p = subparsers.add_parser(
+        "intervals-study", help="how often intervals over seeds cover the mean "
+                                "(paper/intervals.md)",
+        description="Simulate the 95%% t-interval and the 95%% percentile bootstrap over n "
+                    "seeds on populations with a known mean (normal, skewed, bimodal) and "
+                    "write how often each covers it: a page and a tidy CSV "
+                    "(fmer.analysis.coverage).",
+        **examples("fmer intervals-study",
+                   "fmer intervals-study --trials 1000 --page /tmp/i.md --csv /tmp/i.csv"))
+    p.add_argument("--page", default="paper/intervals.md", metavar="MD")
+    p.add_argument("--csv", default="paper/intervals.csv", metavar="CSV")
+    p.add_argument("--trials", type=int, metavar="N",
+                   help="simulated experiments per population and n (default: "
+                        "fmer.analysis.coverage.TRIALS)")
+    p.set_defaults(func=_lazy("coverage", "main"))

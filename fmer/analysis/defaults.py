@@ -3,10 +3,15 @@ and committed before any run of the study was read.
 
 ``RULE`` is that text, owned here: the page starts with it verbatim and ``apply_rule`` does
 exactly what it says (a test pins the wording to the committed text). ``fmer defaults-study``
-reads the budget's summary and completeness (``fmer aggregate``) and the update cost per
-setting (``fmer bench --budget defaults``), then writes the page, a tidy CSV (one row per
+reads the budget's estimates table and completeness (``fmer aggregate``) and the update cost
+per setting (``fmer bench --budget defaults``), then writes the page, a tidy CSV (one row per
 setting x task) and a figure. While any run of the study is neither complete nor failed it
 says so, names those runs, and chooses nothing.
+
+The rule names a percentile bootstrap, and is applied with one, on each seed's value as the
+estimates table gives it; every other interval on the page and the figure is the estimates
+table's t-interval. With 3 seeds that bootstrap is the range of the seeds (its coverage as a
+95% interval is about 75%: paper/intervals.md), which the page says beside it.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from fmer import markdown
-from fmer.analysis import stats
-from fmer.analysis.aggregate import counts, others_text
+from fmer.analysis import coverage, estimates, stats
+from fmer.analysis.aggregate import counts, others_text, read_completeness, reused_note
 
 RULE = """\
 # FMER's cost defaults: the study
@@ -127,25 +132,22 @@ def apply_rule(runs: pd.DataFrame, update_ms: dict[str, float], settings, refere
 
 
 # --- from the logs and the bench to the rule's inputs ----------------------------------------
-def study_runs(summary: pd.DataFrame, completeness: pd.DataFrame,
+def study_runs(table: pd.DataFrame, completeness: pd.DataFrame,
                final_step: int = FINAL_STEP) -> pd.DataFrame:
-    """One row per expected run: status (a complete run that did not evaluate at
+    """One row per expected run: status (a complete run whose last evaluation is not at
     ``final_step`` counts as incomplete), last_step, and of complete runs the final and max
-    evaluation return and the whole run's wall-clock minutes (eval.csv's last wall_time_s)."""
+    evaluation return and the whole run's wall-clock minutes (eval.csv's last wall_time_s),
+    each seed's value in the estimates ``table``."""
     out = completeness[["env", "variant", "seed", "status", "last_step"]].copy()
     out[["final", "max", "minutes"]] = np.nan
-    if summary.empty:
-        return out
-    for i, row in out[out["status"] == "complete"].iterrows():
-        mine = summary[(summary["env"] == row["env"]) & (summary["variant"] == row["variant"])
-                       & (summary["seed"] == row["seed"])]
-        at = mine[mine["step"] == final_step]
-        if at.empty:
-            out.loc[i, "status"] = "incomplete"
-            continue
-        out.loc[i, ["final", "max", "minutes"]] = (at["return_mean"].iloc[0],
-                                                   mine["return_mean"].max(),
-                                                   at["wall_time_s"].iloc[0] / 60)
+    out.loc[(out["status"] == "complete") & (out["last_step"] != final_step),
+            "status"] = "incomplete"
+    for column, metric, scale in (("final", "final_return", 1), ("max", "max_return", 1),
+                                  ("minutes", "wall_time_s", 60)):
+        for i, row in out[out["status"] == "complete"].iterrows():
+            values = estimates.seed_values(table, metric, row["env"], row["variant"])
+            if row["seed"] in values.index:
+                out.loc[i, column] = values[row["seed"]] / scale
     return out
 
 
@@ -161,9 +163,10 @@ def update_costs(bench: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def table(runs: pd.DataFrame, costs: pd.DataFrame, decision: Decision, settings,
-          tasks=TASKS) -> pd.DataFrame:
-    """The tidy table: one row per setting x task (CSV_COLUMNS)."""
+def table(estimated: pd.DataFrame, runs: pd.DataFrame, costs: pd.DataFrame,
+          decision: Decision, settings, tasks=TASKS) -> pd.DataFrame:
+    """The tidy table: one row per setting x task (CSV_COLUMNS); the means and intervals are
+    the ``estimated`` table's (95% t-interval)."""
     done = runs[runs["status"] == "complete"]
     rows = []
     for s in settings:
@@ -171,7 +174,9 @@ def table(runs: pd.DataFrame, costs: pd.DataFrame, decision: Decision, settings,
             mine = done[(done["variant"] == s) & (done["env"] == t)]
             row = {"setting": s, "task": t, "n": len(mine)}
             for which in ("final", "max"):
-                point, low, high = stats.stratified_ci([mine[which].to_numpy()], reps=REPS)
+                hit = estimates.select(estimated, f"{which}_return", t, s)
+                point, low, high = (hit[["point", "low", "high"]].iloc[0] if len(hit)
+                                    else (np.nan, np.nan, np.nan))
                 row |= {f"{which}_mean": point, f"{which}_low": low, f"{which}_high": high}
             bound = decision.bounds.get(t, np.nan)
             row["reference_lower_bound"] = bound
@@ -194,7 +199,7 @@ def _num(x, fmt=".0f") -> str:
 def _ci(r, which) -> str:
     if not r["n"]:
         return "–"
-    if r["n"] < 2:  # one seed: its bootstrap interval is a point, which would claim certainty
+    if r["n"] < 2:  # one seed: no interval
         return f"{_num(r[f'{which}_mean'])} (one seed: no interval)"
     return (f"{_num(r[f'{which}_mean'])} [{_num(r[f'{which}_low'])}, "
             f"{_num(r[f'{which}_high'])}]")
@@ -208,8 +213,8 @@ def _run(key) -> str:
 def _markdown_table(tidy: pd.DataFrame) -> str:
     shown = pd.DataFrame({
         "setting": "`" + tidy["setting"] + "`", "task": tidy["task"], "n": tidy["n"],
-        "final return, mean [95% CI]": [_ci(r, "final") for _, r in tidy.iterrows()],
-        "max return, mean [95% CI]": [_ci(r, "max") for _, r in tidy.iterrows()],
+        "final return, mean [95% t-interval]": [_ci(r, "final") for _, r in tidy.iterrows()],
+        "max return, mean [95% t-interval]": [_ci(r, "max") for _, r in tidy.iterrows()],
         "≥ reference bound": tidy["at_least_bound"].map({True: "yes", False: "no"}).fillna("–"),
         "verdict": tidy["verdict"].replace("", "–"),
         "FMER update ms": tidy["fmer_update_ms"].map(lambda x: _num(x, ".1f")),
@@ -239,9 +244,13 @@ def _application(decision: Decision, runs: pd.DataFrame, costs: pd.DataFrame, se
         if decision.failed[REFERENCE]:
             break
         vals = ", ".join(f"seed {s}: {done[(REFERENCE, t, s)]:.1f}" for s in seeds)
+        lowest = min(done[(REFERENCE, t, s)] for s in seeds)
+        what = (" = the lowest seed's return: with 3 seeds this bootstrap interval is the "
+                "range of the seeds, whose coverage is about 75%, not 95% (paper/intervals.md)"
+                if np.isclose(decision.bounds[t], lowest) else "")
         lines.append(f"   - {t}: {vals}; mean {decision.means[(REFERENCE, t)]:.1f}; lower end "
                      f"of the 95% percentile-bootstrap interval ({REPS:,} resamples): "
-                     f"**{decision.bounds[t]:.1f}**")
+                     f"**{decision.bounds[t]:.1f}**{what}")
     if decision.failed[REFERENCE]:
         lines.append(f"   - failed: {'; '.join(map(_run, decision.failed[REFERENCE]))}")
         return [*lines, "", f"**No choice**: {decision.why}."]
@@ -284,8 +293,10 @@ def page(tidy: pd.DataFrame, decision: Decision, runs: pd.DataFrame, costs: pd.D
         f"Budget `{BUDGET}`: {c['complete']} of {len(completeness)} runs complete "
         f"({others_text(c)}). Final return = the "
         f"evaluation return at step {FINAL_STEP:,}; a run that did not reach it is not used. "
-        f"Each cell: mean over the n seeds with its 95% percentile-bootstrap interval "
-        f"({REPS:,} resamples); max return = the highest evaluation of a run. Whole run: "
+        f"Each cell: mean over the n seeds with its 95% t-interval, from the estimates table "
+        f"(`results/{BUDGET}/estimates.csv`): {coverage.label(len(seeds))}. The rule's bound "
+        f"(\"≥ reference bound\") is the percentile bootstrap the rule names, applied below. "
+        f"Max return = the highest evaluation of a run. Whole run: "
         "the wall-clock minutes of the last evaluation (eval.csv `wall_time_s`), on whatever "
         "load the training machine had; the update time is the measured cost.", "",
         _markdown_table(tidy), "", NAMES, "", costs_note, "",
@@ -293,41 +304,40 @@ def page(tidy: pd.DataFrame, decision: Decision, runs: pd.DataFrame, costs: pd.D
         *_application(decision, runs, costs, settings, tasks, seeds), "",
         "## Result", "", chosen, "",
         f"![learning curves, τ, ESS/N and entropy per setting]({figure})", "",
-        "Figure: mean over seeds per setting with its band (95% bootstrap interval, 1,000 "
-        "resamples) where n ≥ 3; fewer seeds are drawn one line each. Regenerate: "
+        "Figure: mean over seeds per setting with its band (95% t-interval) where n ≥ 3; "
+        "fewer seeds are drawn one line each. Regenerate: "
         "`snakemake --cores 2 defaults_study` (or "
-        "`fmer defaults-study`).", ""])
+        "`fmer defaults-study`).", "",
+        *([f"Reused: {reused_note(completeness)[len('reused: '):]}.", ""]
+          if reused_note(completeness) else [])])
 
 
 # --- the figure -----------------------------------------------------------------------------
-def figure(summary: pd.DataFrame, runs: pd.DataFrame, settings, tasks=TASKS):
+def figure(estimated: pd.DataFrame, runs: pd.DataFrame, settings, tasks=TASKS):
     import matplotlib.pyplot as plt
 
     from fmer.analysis import figures
 
-    done = runs[runs["status"] == "complete"][["env", "variant", "seed"]]
-    used = summary.merge(done, on=["env", "variant", "seed"]) if len(summary) else summary
-    fig, axes = plt.subplots(len(TRACES), len(tasks), figsize=(5.5 * len(tasks), 13),
+    fig, axes = plt.subplots(len(TRACES), len(tasks), figsize=(5.5 * len(tasks), 14),
                              squeeze=False)
     for col, task in enumerate(tasks):
-        mine = used[used["env"] == task] if len(used) else used
+        mine = estimated[estimated["env"] == task]
         for row, (metric, label) in enumerate(TRACES):
             ax = axes[row, col]
             # every setting in the legend: n seeds, or not run
             figures._lines(ax, mine, runs[runs["env"] == task], metric, settings)
             ax.set(title=task, xlabel=figures.STEPS, ylabel=textwrap.fill(label, 32))
-            if ax.get_legend_handles_labels()[0]:  # no settings given: nothing to name
-                ax.legend(fontsize=7)
-        if "tau" in mine and mine["tau"].gt(0).any():
+            figures._legend_below(ax)
+        if estimates.select(mine, "tau", curve=True)["point"].gt(0).any():
             axes[1, col].set_yscale("log")
         # ESS/N sits at the bisection's target: a fixed scale, not one zoomed onto float noise
         axes[[m for m, _ in TRACES].index("ess_frac"), col].set_ylim(0, 1.05)
-    fig.suptitle(f"Defaults study: mean over seeds (band: 95% CI) from n ≥ {figures.BAND_MIN_N} "
-                 "seeds, each seed's own line below that")
+    fig.suptitle(f"Defaults study: {figures.MEAN_T} (band) over seeds from n ≥ "
+                 f"{figures.BAND_MIN_N} seeds, each seed's own line below that")
     return fig
 
 
-def write(summary: pd.DataFrame, completeness: pd.DataFrame, bench: pd.DataFrame | None,
+def write(estimated: pd.DataFrame, completeness: pd.DataFrame, bench: pd.DataFrame | None,
           page_path, csv_path, figure_stem, tasks=TASKS, seeds=SEEDS,
           final_step: int = FINAL_STEP) -> list[Path]:
     """Page, CSV and figure of the study; ``tasks``, ``seeds`` and ``final_step`` are the rule's
@@ -338,12 +348,12 @@ def write(summary: pd.DataFrame, completeness: pd.DataFrame, bench: pd.DataFrame
     if REFERENCE not in settings:
         raise ValueError(f"the reference {REFERENCE} is not among the runs ({settings})")
     settings = [REFERENCE, *(s for s in settings if s != REFERENCE)]
-    runs = study_runs(summary, completeness, final_step)
+    runs = study_runs(estimated, completeness, final_step)
     costs = update_costs(bench) if bench is not None and len(bench) else pd.DataFrame(
         columns=["sac_update_ms", "fmer_update_ms", "fmer_sac_update_ratio"])
     decision = apply_rule(runs, costs["fmer_update_ms"].to_dict(), settings, tasks=tasks,
                           seeds=seeds)
-    tidy = table(runs, costs, decision, settings, tasks)
+    tidy = table(estimated, runs, costs, decision, settings, tasks)
     page_path, csv_path = Path(page_path), Path(csv_path)
     for p in (page_path, csv_path):
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -351,7 +361,7 @@ def write(summary: pd.DataFrame, completeness: pd.DataFrame, bench: pd.DataFrame
     png = os.path.relpath(Path(figure_stem).with_suffix(".png"), page_path.parent)
     page_path.write_text(page(tidy, decision, runs, costs, completeness, settings, tasks,
                               seeds, figure=png))
-    fig = figure(summary, runs, settings, tasks)
+    fig = figure(estimated, runs, settings, tasks)
     return [page_path, csv_path, *figures.save(fig, completeness, BUDGET, figure_stem)]
 
 
@@ -361,7 +371,7 @@ def main(args) -> int:
         bench = pd.read_csv(args.update_cost)
     else:
         print(f"{args.update_cost}: not there; the page says the update cost is not measured")
-    for path in write(pd.read_csv(args.summary), pd.read_csv(args.completeness), bench,
-                      args.page, args.csv, args.figure):
+    for path in write(estimates.read([args.estimates]), read_completeness([args.completeness]),
+                      bench, args.page, args.csv, args.figure):
         print(path)
     return 0

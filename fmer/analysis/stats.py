@@ -1,4 +1,8 @@
-"""Point estimates with 95% stratified-bootstrap intervals over seeds (Agarwal et al. 2021).
+"""Intervals and aggregates: Student's t interval (what the estimates table gives, over seeds,
+and ``fmer eval``, over episodes), Wilson's for a success rate, the IQM, and the
+stratified percentile bootstrap (Agarwal et al. 2021) that the defaults study's rule names and
+the coverage study (fmer.analysis.coverage, paper/intervals.md) measures: with 3 seeds it
+returns the lowest and highest seed, about 75% coverage, so no figure or table draws it.
 
 The IQM is rliable's (``rliable.metrics.aggregate_iqm``: the 25% trimmed mean over all runs
 and tasks). The bootstrap is written here: rliable 1.2.0's ``get_interval_estimates``
@@ -13,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import pandas as pd
 from rliable import metrics
 from scipy import stats as sps
 
@@ -52,50 +55,20 @@ def stratified_ci(groups: Sequence[np.ndarray], statistic: Callable = mean, reps
     return point, float(low), float(high)
 
 
-def per_run(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Final (last evaluation) and max (over evaluations, the paper's MuJoCo statistic) of
-    ``metric`` for every run."""
-    s = summary.sort_values("step")
-    g = s.groupby(["env", "variant", "seed"])[metric]
-    return pd.DataFrame({"final": g.last(), "max": g.max()}).reset_index()
-
-
-def interval_table(values: pd.DataFrame, by: list[str], column: str,
-                   statistic: Callable = mean, reps: int = REPS) -> pd.DataFrame:
-    """For each ``by`` group: point, low, high and the number of runs, over its rows."""
-    rows = []
-    for key, group in values.groupby(by):
-        point, low, high = stratified_ci([group[column].to_numpy()], statistic, reps=reps)
-        key = key if isinstance(key, tuple) else (key,)
-        rows.append(dict(zip(by, key, strict=True)) | {"point": point, "low": low,
-                                                       "high": high, "n": len(group)})
-    return pd.DataFrame(rows, columns=[*by, "point", "low", "high", "n"])
-
-
-def learning_curve(summary: pd.DataFrame, metric: str, reps: int = 1000) -> pd.DataFrame:
-    """Mean of ``metric`` over seeds at each evaluation step, with its bootstrap interval, per
-    (env, variant); only steps every run of the group reached."""
-    rows = []
-    for (env, variant), group in summary.groupby(["env", "variant"]):
-        n = group["seed"].nunique()
-        for step, at in group.groupby("step"):
-            if at["seed"].nunique() < n:
-                continue
-            point, low, high = stratified_ci([at[metric].to_numpy()], mean, reps=reps)
-            rows.append({"env": env, "variant": variant, "step": step, "point": point,
-                         "low": low, "high": high, "n": n})
-    return pd.DataFrame(rows, columns=["env", "variant", "step", "point", "low", "high", "n"])
-
-
-def t_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float, float, float]:
+def t_interval(values, level: float = LEVEL):
     """(mean, low, high): Student's t interval for the mean of i.i.d. values, e.g. the episodes
-    of one policy. Exact coverage for normal values; n = 1 gives (mean, nan, nan)."""
+    of one policy, over the last axis (an array of samples gives arrays). Exact coverage for
+    normal values; n = 1 gives (mean, nan, nan)."""
     x = np.asarray(values, dtype=float)
-    m = float(x.mean())
-    if x.size < 2:
-        return m, np.nan, np.nan
-    half = sps.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
-    return m, float(m - half), float(m + half)
+    m = x.mean(axis=-1)
+    n = x.shape[-1]
+    if n < 2:
+        half = np.full_like(m, np.nan)
+    else:
+        half = sps.t.ppf(0.5 + level / 2, n - 1) * x.std(axis=-1, ddof=1) / np.sqrt(n)
+    if x.ndim == 1:
+        return float(m), float(m - half), float(m + half)
+    return m, m - half, m + half
 
 
 def wilson_interval(successes: int, n: int, level: float = LEVEL) -> tuple[float, float, float]:

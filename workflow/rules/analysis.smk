@@ -26,6 +26,7 @@ rule cell_summary:
     output:
         summary="results/{budget}/summary/{env}/{variant}.csv",
         completeness="results/{budget}/completeness/{env}/{variant}.csv",
+        estimates="results/{budget}/estimates/{env}/{variant}.csv",
     log:
         "logs/{budget}/summary/{env}/{variant}.log",
     params:
@@ -36,16 +37,19 @@ rule cell_summary:
         "../envs/fmer.yaml"
     shell:
         "fmer aggregate --budgets {params.budgets} --budget {wildcards.budget}"
-        " --out {output.summary} --completeness {output.completeness} {params.runs} > {log} 2>&1"
+        " --out {output.summary} --completeness {output.completeness}"
+        " --estimates {output.estimates} {params.runs} > {log} 2>&1"
 
 
-# The budget's summary, for the tables and other readers: the concatenation of its cells.
+# The budget's summary and estimates, for the tables and other readers: the concatenation of
+# its cells.
 rule summary:
     input:
         lambda wc: cell_files(wc.budget, RUNS[wc.budget]),
     output:
         summary="results/{budget}/summary.csv",
         completeness="results/{budget}/completeness.csv",
+        estimates="results/{budget}/estimates.csv",
     log:
         "logs/{budget}/summary.log",
     params:
@@ -55,7 +59,7 @@ rule summary:
         "../envs/fmer.yaml"
     shell:
         "fmer concat-summaries --out {output.summary} --completeness {output.completeness}"
-        " {params.cells} > {log} 2>&1"
+        " --estimates {output.estimates} {params.cells} > {log} 2>&1"
 
 
 rule figure:
@@ -85,7 +89,7 @@ rule figure:
 
 rule tables:
     input:
-        summary="results/{budget}/summary.csv",
+        estimates="results/{budget}/estimates.csv",
         completeness="results/{budget}/completeness.csv",
         reported=REPORTED,
         # read by the multimodality verdict from each complete multigoal run's directory
@@ -100,6 +104,21 @@ rule tables:
     conda:
         "../envs/fmer.yaml"
     shell:
-        "fmer tables --budget {wildcards.budget} --summary {input.summary}"
+        "fmer tables --budget {wildcards.budget} --estimates {input.estimates}"
         " --completeness {input.completeness} --reported {input.reported}"
         " --out paper/{wildcards.budget}/results > {log} 2>&1"
+
+
+# The coverage of the intervals over seeds (paper/intervals.md): a simulation, no inputs, so an
+# existing page is never made again (delete it, or --forcerun, to make it anew). Not in `all`.
+rule intervals_study:
+    output:
+        page="paper/intervals.md",
+        csv="paper/intervals.csv",
+    log:
+        "logs/intervals_study.log",
+    localrule: True
+    conda:
+        "../envs/fmer.yaml"
+    shell:
+        "fmer intervals-study --page {output.page} --csv {output.csv} > {log} 2>&1"

@@ -91,9 +91,12 @@ def cells_of(runs):
     return list(dict.fromkeys((r.env, r.variant) for r in runs))
 
 
+CELL_TABLES = ("summary", "completeness", "estimates")
+
+
 def cell_paths(budget, env, variant):
-    return (f"results/{budget}/summary/{env}/{variant}.csv",
-            f"results/{budget}/completeness/{env}/{variant}.csv")
+    """A cell's (summary, completeness, estimates): what fmer aggregate writes of it."""
+    return tuple(f"results/{budget}/{table}/{env}/{variant}.csv" for table in CELL_TABLES)
 
 
 def cell_runs(budget, env, variant):
@@ -111,7 +114,7 @@ def cell_logs(wildcards):
     target, lacks a run: then the logs of a run completed since are newer than the cell, and
     the cell is made again."""
     files = log_files(cell_runs(wildcards.budget, wildcards.env, wildcards.variant))
-    _, completeness = cell_paths(wildcards.budget, wildcards.env, wildcards.variant)
+    _, completeness, _ = cell_paths(wildcards.budget, wildcards.env, wildcards.variant)
     if os.path.exists(completeness):
         with open(completeness) as f:
             status = [row["status"] for row in csv.DictReader(f)]
@@ -125,15 +128,15 @@ def cell_files(budget, runs):
 
 
 def cell_args(budget, runs):
-    """`--cell SUMMARY COMPLETENESS` per cell of `runs`: the arguments of fmer figure and
-    fmer concat-summaries."""
+    """`--cell SUMMARY COMPLETENESS ESTIMATES` per cell of `runs`: the arguments of fmer figure
+    and fmer concat-summaries."""
     return " ".join("--cell " + " ".join(cell_paths(budget, *cell)) for cell in cells_of(runs))
 
 
 # --- the figures of a budget: name -> (runs it shows, extra inputs) --------------------------
 def figures_of(budget):
     runs = RUNS[budget]
-    base = ("fmer", "sac", "sac-fmer-alpha")  # FMER and both SACs (fmer.analysis.verdicts)
+    base = budgets.HEAD_TO_HEAD  # FMER and both SACs (fmer.analysis.verdicts)
 
     def envs_with(variants):  # the benchmarks where the budget runs any of these variants
         return sorted({r.env for r in runs if r.variant in variants}, key=BENCHMARKS.index)
@@ -234,7 +237,8 @@ def figure_cmd(budget, name):
 
 
 def summary_paths(budget):
-    return [f"results/{budget}/summary.csv", f"results/{budget}/completeness.csv"]
+    """The budget's (summary, completeness, estimates): the concatenation of its cells'."""
+    return [f"results/{budget}/{table}.csv" for table in CELL_TABLES]
 
 
 def table_paths(budget):
@@ -244,20 +248,25 @@ def table_paths(budget):
 def aggregate_cmd(budget):
     """The `figures` target's commands for the budget's summary: each cell from its runs'
     logs on disk, then their concatenation (the rules `cell_summary` and `summary`)."""
-    cells = []
-    for env, variant in cells_of(RUNS[budget]):
-        summary, completeness = cell_paths(budget, env, variant)
-        cells.append(f"fmer aggregate --budgets {BUDGETS_FILE} --budget {budget} --out {summary}"
-                     f" --completeness {completeness} {dirs(cell_runs(budget, env, variant))}")
-    summary, completeness = summary_paths(budget)
-    return " && ".join([*cells, f"fmer concat-summaries --out {summary} --completeness"
-                                f" {completeness} {cell_args(budget, RUNS[budget])}"])
+    cells = [f"fmer aggregate --budgets {BUDGETS_FILE} --budget {budget}"
+             f" {outputs_args(cell_paths(budget, env, variant))}"
+             f" {dirs(cell_runs(budget, env, variant))}"
+             for env, variant in cells_of(RUNS[budget])]
+    return " && ".join([*cells, f"fmer concat-summaries {outputs_args(summary_paths(budget))}"
+                                f" {cell_args(budget, RUNS[budget])}"])
+
+
+def outputs_args(paths):
+    """fmer aggregate's and concat-summaries' options for the (summary, completeness,
+    estimates) they write."""
+    summary, completeness, estimates = paths
+    return f"--out {summary} --completeness {completeness} --estimates {estimates}"
 
 
 def tables_cmd(budget):
-    summary, completeness = summary_paths(budget)
-    return (f"fmer tables --budget {budget} --summary {summary} --completeness {completeness}"
-            f" --reported {REPORTED} --out paper/{budget}/results")
+    _, completeness, estimates = summary_paths(budget)
+    return (f"fmer tables --budget {budget} --estimates {estimates}"
+            f" --completeness {completeness} --reported {REPORTED} --out paper/{budget}/results")
 
 
 def target_inputs(envs=None, variants=None, figures=()):

@@ -24,7 +24,7 @@ rule update_cost:
 
 rule defaults_page:
     input:
-        summary="results/defaults/summary.csv",
+        estimates="results/defaults/estimates.csv",
         completeness="results/defaults/completeness.csv",
         cost="results/defaults/update_cost.csv",
     output:
@@ -38,7 +38,7 @@ rule defaults_page:
     conda:
         "../envs/fmer.yaml"
     shell:
-        "fmer defaults-study --summary {input.summary} --completeness {input.completeness}"
+        "fmer defaults-study --estimates {input.estimates} --completeness {input.completeness}"
         " --update-cost {input.cost} --page {output.page} --csv {output.csv}"
         " --figure figures/defaults/study > {log} 2>&1"
 
@@ -52,3 +52,4 @@ rule defaults_study:
         run_files(RUNS["defaults"]),
         summary_paths("defaults"),
         rules.defaults_page.output,
+
