@@ -103,6 +103,7 @@ class QVPOConfig:
     train_samples: int = 64  # --train_sample: actions drawn per state for the weighted loss
     behaviour_samples: int = 4  # --behavior_sample: acting takes the best of these by Q
     target_samples: int = 4  # --target_sample: the TD target's next action, best of these
+    eval_samples: int = 32  # --eval_sample: evaluation takes the best of these (docs/QVPO.md)
     entropy_weight: float = 0.02  # --entropy_alpha: the entropy term's weight at step 0
     entropy_weight_min: float = 0.002  # its floor as it decays linearly (main.py)
     entropy_decay_steps: int = 0  # env steps over which it decays to 0 (floored); 0: total_steps
@@ -380,7 +381,7 @@ def validate(cfg: Config) -> Config:
     need(cfg.alpha.fixed is None or cfg.alpha.fixed >= 0, "alpha.fixed", "must be >= 0 or null")
     q = cfg.qvpo
     for key in ("diffusion_steps", "train_samples", "behaviour_samples", "target_samples",
-                "time_features"):
+                "eval_samples", "time_features"):
         need(getattr(q, key) > 0, f"qvpo.{key}", "must be > 0")
     need(q.uniform_samples >= 0, "qvpo.uniform_samples", "must be >= 0")
     need(q.entropy_decay_steps >= 0, "qvpo.entropy_decay_steps", "must be >= 0 (0: total_steps)")

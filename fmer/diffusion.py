@@ -9,6 +9,7 @@ E[w ‖ε_θ(a_i, i, s) − ε‖²]. The reverse process starts from x_{T−1} 
 estimates a_0 from the predicted noise, clips it to [−1, 1], and takes the posterior
 q(x_{i−1} | x_i, â_0): its mean, plus σ_i z (z ~ N(0, I)) except at the last step (i = 0).
 ``noise=False`` drops every σ_i z and starts from x = 0: one deterministic action per state.
+Noise is drawn from torch's generator of the device, or from ``generator`` if given.
 """
 
 from __future__ import annotations
@@ -131,12 +132,12 @@ def denoising_loss(net: NoiseNet, schedule: Schedule, s: torch.Tensor, a0: torch
 
 
 @torch.no_grad()
-def sample(net: NoiseNet, schedule: Schedule, s: torch.Tensor, n: int,
-           noise: bool = True) -> torch.Tensor:
+def sample(net: NoiseNet, schedule: Schedule, s: torch.Tensor, n: int, noise: bool = True,
+           generator: torch.Generator | None = None) -> torch.Tensor:
     """n actions per state (B, n, d) in [−1, 1] by the reverse process; ``noise=False``:
     from x = 0 without the σ_i z terms (then the n actions are equal)."""
     shape = (s.shape[0], n, net.act_dim)
-    x = (torch.randn(shape, device=s.device) if noise
+    x = (torch.randn(shape, generator=generator, device=s.device) if noise
          else torch.zeros(shape, device=s.device))
     eps = net.bind(s)
     c = schedule
@@ -144,5 +145,5 @@ def sample(net: NoiseNet, schedule: Schedule, s: torch.Tensor, n: int,
         a0 = (c.recip_sqrt_abar[i] * x - c.sqrt_recip_abar_m1[i] * eps(x, i)).clamp_(-1, 1)
         x = c.coef_a0[i] * a0 + c.coef_x[i] * x
         if noise and i > 0:
-            x = x + c.sigma[i] * torch.randn_like(x)
+            x = x + c.sigma[i] * torch.randn(shape, generator=generator, device=s.device)
     return x.clamp_(-1, 1)

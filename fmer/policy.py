@@ -54,7 +54,7 @@ def _parts(algo: str) -> tuple[Callable, Callable]:
         from fmer.qvpo import diffusion_act, make_policy
 
         return make_policy, lambda net, s, det, cfg, box: diffusion_act(
-            net, s, det and cfg.eval.deterministic, cfg.qvpo.behaviour_samples)
+            net, s, det and cfg.eval.deterministic, cfg.qvpo)
     raise ConfigError(f"algo: no policy for {algo!r}")
 
 
@@ -101,7 +101,8 @@ class Policy:
         is the run's evaluation mode (eval.deterministic); otherwise a sample from torch's
         global generator (seed it with ``torch.manual_seed``). One observation is computed
         as the training loop computed it; a batch may differ from row-by-row calls in the last
-        bits (another matmul kernel)."""
+        bits (another matmul kernel), and QVPO's evaluation, whose noise is a fixed draw laid
+        out over the batch, in its samples."""
         obs = np.asarray(obs)
         if obs.shape[-1:] != (self.obs_dim,) or obs.ndim not in (1, 2):
             raise ValueError(f"obs must be ({self.obs_dim},) or (B, {self.obs_dim}), "

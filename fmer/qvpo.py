@@ -16,7 +16,9 @@ The policy is a DDPM over actions in the cube (fmer.diffusion). One update:
    variational loss plus the entropy term), its gradient clipped to ``qvpo.grad_norm``;
 5. the target policy: Polyak step (``critic.polyak``).
 Acting takes the best by min Q of ``qvpo.behaviour_samples`` actions; evaluation (with
-``eval.deterministic``) the reverse process from x = 0 without noise.
+``eval.deterministic``) the best by min Q of ``qvpo.eval_samples`` actions whose noise comes
+from a generator set to the same seed at every call (the authors' evaluation, made a function
+of the state so that a saved policy repeats it).
 
 Each part carries a ``torch.profiler.record_function`` label (``fmer bench`` times them).
 """
@@ -32,9 +34,11 @@ from torch import nn
 from torch.profiler import record_function
 
 from fmer.buffer import Batch
-from fmer.config import Config
+from fmer.config import Config, QVPOConfig
 from fmer.diffusion import NoiseNet, Schedule, denoising_loss, sample
 from fmer.nets import ActionBox, Critic, TwinQ
+
+EVAL_NOISE_SEED = 0  # [ours] the seed of the evaluation's noise, set anew at every call
 
 
 def authors_init(module: nn.Module) -> None:
@@ -65,22 +69,24 @@ def make_policy(obs_dim: int, act_dim: int, cfg: Config) -> DiffusionPolicy:
 
 
 @torch.no_grad()
-def best_of(noise: NoiseNet, q: TwinQ, schedule: Schedule, s: torch.Tensor,
-            n: int) -> torch.Tensor:
+def best_of(noise: NoiseNet, q: TwinQ, schedule: Schedule, s: torch.Tensor, n: int,
+            generator: torch.Generator | None = None) -> torch.Tensor:
     """Per state (B, obs), the one of n sampled actions with the highest min Q: (B, d)."""
-    a = sample(noise, schedule, s, n)
+    a = sample(noise, schedule, s, n, generator=generator)
     best = q(s, a).min(dim=0).values.argmax(dim=1)
     return a[torch.arange(len(s), device=s.device), best]
 
 
 @torch.no_grad()
 def diffusion_act(policy: DiffusionPolicy, s: torch.Tensor, deterministic: bool,
-                  samples: int) -> torch.Tensor:
-    """Actions in the cube for states s (B, obs): the noiseless reverse process from x = 0,
-    or the best of ``samples`` sampled actions by min Q (the behaviour policy)."""
+                  cfg: QVPOConfig) -> torch.Tensor:
+    """Actions in the cube for states s (B, obs): the best by min Q of ``cfg.eval_samples``
+    actions sampled with the noise of a generator seeded EVAL_NOISE_SEED (a deterministic
+    function of s), or of ``cfg.behaviour_samples`` actions with fresh noise (behaviour)."""
     if deterministic:
-        return sample(policy.noise, policy.schedule, s, 1, noise=False)[:, 0]
-    return best_of(policy.noise, policy.q, policy.schedule, s, samples)
+        fixed = torch.Generator(s.device).manual_seed(EVAL_NOISE_SEED)
+        return best_of(policy.noise, policy.q, policy.schedule, s, cfg.eval_samples, fixed)
+    return best_of(policy.noise, policy.q, policy.schedule, s, cfg.behaviour_samples)
 
 
 def qadv_weights(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,7 +151,7 @@ class QVPO:
     def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
         s = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
         action = diffusion_act(self.policy, s, deterministic and self.eval_deterministic,
-                               self.q_cfg.behaviour_samples)
+                               self.q_cfg)
         return action.squeeze(0).cpu().numpy().astype(np.float32)
 
     def update(self, batch: Batch) -> dict[str, float]:

@@ -27,6 +27,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from fmer.analysis import stats  # noqa: E402
 from fmer.analysis.aggregate import coverage_note, read_cells  # noqa: E402
 from fmer.analysis.tables import success_pct  # noqa: E402
+from fmer.budgets import MAIN  # noqa: E402
 from fmer.config import VARIANTS, TrainConfig  # noqa: E402
 from fmer.envs import KITCHEN_BENCHMARKS, KITCHEN_TASKS, MUJOCO_BENCHMARKS  # noqa: E402
 from fmer.multigoal import GOALS  # noqa: E402
@@ -149,7 +150,7 @@ def curve(summary, completeness, budget, **_):
     env = completeness["env"].iloc[0]
     metric, label = metric_of(env)
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    _lines(ax, summary, completeness, metric, ("fmer", "sac"))
+    _lines(ax, summary, completeness, metric, MAIN)
     ax.legend(fontsize=8)
     # the metric's full name is longer than a 4-inch axis: wrap it rather than clip it
     ax.set(title=f"{env}: {budget_line(summary, budget)}", xlabel=STEPS,
@@ -229,7 +230,7 @@ def kitchen(summary, completeness, budget, reported=None, **_):
     """Final-evaluation bars per variant and task set; a bar at zero keeps a marker and its
     value written, and the paper's success rates (1M steps) stand beside ours as marks."""
     envs = _envs(completeness, KITCHEN_BENCHMARKS)
-    variants = variants_of(completeness, ("fmer", "sac"))
+    variants = variants_of(completeness, MAIN)
     colors = colors_of(variants_of(completeness))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
     panels = (("tasks", "tasks completed per episode (final evaluation)"),
@@ -372,7 +373,7 @@ def iqm(summary, completeness, budget, random_scores=None, reported=None, **_):
                 [g["score"].to_numpy() for _, g in group.groupby("env")], stats.iqm)
             rows.append({"variant": variant, "point": point, "low": low, "high": high,
                          "n": len(group)})
-        _intervals(left, pd.DataFrame(rows), completeness, ("fmer", "sac"),
+        _intervals(left, pd.DataFrame(rows), completeness, MAIN,
                    "IQM of the normalised score, 95% CI")
         left.axvline(1.0, color="0.6", lw=0.8)
         left.set_title(f"IQM over {len(on_paper)} task(s) with the paper's SAC as 1: "
@@ -380,9 +381,10 @@ def iqm(summary, completeness, budget, random_scores=None, reported=None, **_):
     tasks = list(refs)
     colors = colors_of(variants_of(completeness))
     table = stats.interval_table(per, ["env", "variant"], "score")
-    for j, variant in enumerate(variants_of(completeness, ("fmer", "sac"))):
+    shown = variants_of(completeness, MAIN)
+    for j, variant in enumerate(shown):
         t = table[table["variant"] == variant].set_index("env").reindex(tasks)
-        y = np.arange(len(tasks)) + 0.2 * (j - 0.5)
+        y = np.arange(len(tasks)) + 0.2 * (j - (len(shown) - 1) / 2)
         right.errorbar(t["point"], y, xerr=[t["point"] - t["low"], t["high"] - t["point"]],
                        fmt="o", color=colors[variant], capsize=3,
                        label=f"{variant} (n={seeds_range(t['n'])})")

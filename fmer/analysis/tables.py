@@ -19,7 +19,8 @@ from fmer.analysis import stats, verdicts
 from fmer.analysis.aggregate import counts, others_text
 from fmer.envs import KITCHEN_BENCHMARKS, KITCHEN_TASKS, MUJOCO_BENCHMARKS
 
-METHODS = (("fmer", "FMER"), ("sac", "SAC"))
+# our variant and the paper's name of each method the tables set side by side (budgets.MAIN)
+METHODS = (("fmer", "FMER"), ("sac", "SAC"), ("qvpo", "QVPO"))
 
 
 def success_pct(summary: pd.DataFrame) -> pd.Series:
