@@ -35,8 +35,9 @@ GROUPS = {"all": BENCHMARKS, "mujoco": MUJOCO_BENCHMARKS, "kitchen": KITCHEN_BEN
 ABLATION = ("fmer", "fmer-no-tanh", "fmer-no-ess", "fmer-no-tanh-no-ess")
 # The paper's comparison of candidate weights: softmax (FMER's) against top-1 and unnormalised
 WEIGHTING = ("fmer", "fmer-top1", "fmer-unnormalized")
-# The methods the main figures and tables set side by side: FMER and its baselines
-MAIN = ("fmer", "sac", "qvpo")
+# The methods the main figures set side by side: FMER, both SACs (fmer.analysis.verdicts) and
+# the diffusion baseline QVPO
+MAIN = ("fmer", "sac", "sac-fmer-alpha", "qvpo")
 # Named targets a grid block may belong to (`target:`): the block's runs are trained by that
 # target of the workflow (workflow/rules/targets.smk), not by `all`, and shown once complete
 TARGETS = ("qvpo",)

@@ -17,8 +17,9 @@ import numpy as np
 from fmer.envs import make_env, run_episode
 
 EVAL_ENV_SEED_OFFSET = 10_000
-# first element of the SeedSequence spawn key of each random stream of a run
-TRAIN_EPISODE, EVAL_EPISODE, LOOP_RNG = 0, 1, 2
+# first element of the SeedSequence spawn key of each random stream of a run; GOAL_ROLLOUTS:
+# the multimodality measure's episodes (fmer.analysis.rollouts), drawn after training
+TRAIN_EPISODE, EVAL_EPISODE, LOOP_RNG, GOAL_ROLLOUTS = 0, 1, 2, 3
 
 
 def derive_seed(seed: int, *keys: int) -> int:

@@ -21,7 +21,7 @@ from fmer.analysis import figures
 from fmer.analysis.aggregate import read_cells
 from fmer.config import load_yaml
 from fmer.envs import KITCHEN_BENCHMARKS, MULTIGOAL
-from fmer.runlog import RUN_FILES, verify_run
+from fmer.runlog import POLICY_FILE, RUN_FILES, verify_run
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflow" / "Snakefile"
@@ -233,16 +233,17 @@ def test_job_killed_between_a_finished_run_and_the_move_keeps_the_run(smoke):
     work = smoke.parent / "killed-before-move"
     subprocess.run(["cp", "-r", str(smoke), str(work)], check=True)
     run = work / budgets.run_path("smoke", "Hopper-v5", "sac", 0)
-    before = {name: (run / name).read_bytes() for name in RUN_FILES}
+    files = (*RUN_FILES, POLICY_FILE)  # what fmer train writes into RUN/.train/
+    before = {name: (run / name).read_bytes() for name in files}
     (run / ".train").mkdir()
-    for name in RUN_FILES:
+    for name in files:
         (run / name).rename(run / ".train" / name)
     proc = snakemake(work, str(run.relative_to(work) / "meta.json"), "--cores", "1",
                      "--config", "budget=smoke")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "rule train:" in proc.stdout + proc.stderr  # the job ran, and:
     assert not (run / ".train").exists()
-    assert {name: (run / name).read_bytes() for name in RUN_FILES} == before
+    assert {name: (run / name).read_bytes() for name in files} == before
     log = (work / "logs/smoke/Hopper-v5/sac/seed0.log").read_text()
     assert "holds a complete run" in log and f"ok  {run.relative_to(work)}/.train" in log
 
@@ -376,8 +377,8 @@ def test_dry_run_of_each_named_target_schedules_only_its_runs(tmp_path):
     mujoco = ["Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Humanoid-v5"]
     expected = {
         "all": grid(None, None),
-        "mujoco": grid(mujoco, ("fmer", "sac")),
-        "kitchen": grid(KITCHEN_BENCHMARKS, ("fmer", "sac")),
+        "mujoco": grid(mujoco, ("fmer", "sac", "sac-fmer-alpha")),
+        "kitchen": grid(KITCHEN_BENCHMARKS, ("fmer", "sac", "sac-fmer-alpha")),
         "ablation_tanh": grid(ablation_envs, ("fmer", "fmer-no-tanh")),
         "ablation_ess": grid(ablation_envs, ("fmer", "fmer-no-ess")),
         "ablation_weights": grid(ablation_envs, budgets.WEIGHTING),

@@ -138,13 +138,26 @@ def add_parser(subparsers) -> None:
 
     p = subparsers.add_parser(
         "samples", help="action samples of a run's final policy (multimodality figure)",
-        description="Load the final agent of RUN_DIR from its checkpoint and draw N stochastic "
+        description="Load the final policy of RUN_DIR (policy.pt) and draw N stochastic "
                     "actions at each of a few fixed states of multigoal-2d.",
         **examples("fmer samples results/mini/multigoal-2d/fmer/seed0 --out /tmp/samples.csv"))
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--out", required=True, metavar="CSV")
     p.add_argument("-n", type=int, default=300, help="samples per state (default 300)")
     p.set_defaults(func=_lazy("rollouts", "samples_main"))
+
+    p = subparsers.add_parser(
+        "goals", help="goals reached by a multigoal run's policy (multimodality measure)",
+        description="Run N stochastic episodes of RUN_DIR's final policy (policy.pt) from the "
+                    "start state of multigoal-2d and write the goal each ends at (-1: none), "
+                    "seeded from the run's seed (fmer/analysis/multimodality.py).",
+        **examples("fmer goals results/mini/multigoal-2d/fmer/seed1 --out /tmp/goals.csv"))
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", required=True, metavar="CSV")
+    p.add_argument("--episodes", type=int,
+                   help="episodes (default: fmer.analysis.multimodality.EPISODES, what the "
+                        "verdict reads)")
+    p.set_defaults(func=_lazy("rollouts", "goals_main"))
 
     p = subparsers.add_parser(
         "random-scores", help="return of a uniform random policy per env",

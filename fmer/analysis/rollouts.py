@@ -1,6 +1,7 @@
-"""Numbers the figures need that the training logs do not hold: action samples of a run's
-saved policy (fmer.policy; the multimodality figure) and the return of a uniform random policy
-(the lower end of the normalised score)."""
+"""Numbers the figures and verdicts need that the training logs do not hold, drawn from a run's
+saved policy (fmer.policy): action samples (the multimodality figure) and the goals its
+episodes reach (the multimodality measure); and the return of a uniform random policy (the
+lower end of the normalised score)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from fmer.analysis.multimodality import EPISODES
+from fmer.envs import MULTIGOAL
+from fmer.evaluation import GOAL_ROLLOUTS, derive_seed
 from fmer.policy import load_policy
 from fmer.runlog import RunLogError, read_meta
 
@@ -38,6 +42,39 @@ def action_samples(run_dir: str | Path, n: int, seed: int = 0) -> pd.DataFrame:
     return table
 
 
+def reached_goals(act, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """One multigoal-2d episode of ``act(obs) -> action`` per reset seed: the goal index each
+    ends at (-1: none) and its return."""
+    from fmer.envs import make_env, run_episode
+
+    env = make_env(MULTIGOAL)
+    out = [run_episode(env, act, seed) for seed in seeds]
+    return (np.array([int(info["goal"]) for _, info in out]),
+            np.array([total for total, _ in out]))
+
+
+def goal_rollouts(run_dir: str | Path, episodes: int = EPISODES) -> pd.DataFrame:
+    """``episodes`` stochastic episodes of a multigoal run's saved policy from the start state:
+    the goal each ends at (-1: none) and its return (fmer.analysis.multimodality). Episode
+    resets and action samples are seeded from the run's seed (their own stream), so the table
+    is a function of the run."""
+    policy = load_policy(run_dir)
+    run_seed = policy.config.seed
+    if policy.config.env != MULTIGOAL:
+        raise RunLogError(f"{run_dir}: goal rollouts need a {MULTIGOAL} run, not "
+                          f"{policy.config.env}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(run_seed, GOAL_ROLLOUTS))
+        goals, returns = reached_goals(
+            lambda obs: policy.act(obs, deterministic=False),
+            [derive_seed(run_seed, GOAL_ROLLOUTS, ep) for ep in range(episodes)])
+    rows = {"episode": range(episodes), "goal": goals, "return": returns}
+    table = pd.DataFrame(rows)
+    table.insert(0, "seed", run_seed)
+    table.insert(0, "variant", read_meta(Path(run_dir) / "meta.json")["variant"])
+    return table
+
+
 def random_score(env_name: str, episodes: int = RANDOM_EPISODES, seed: int = 0) -> dict:
     """Mean return of uniform random actions over ``episodes`` seeded episodes."""
     from fmer.envs import make_env, run_episode
@@ -59,6 +96,19 @@ def samples_main(args) -> int:
         return 2
     table.to_csv(args.out, index=False)
     print(f"{len(table)} action samples -> {args.out}")
+    return 0
+
+
+def goals_main(args) -> int:
+    torch.set_num_threads(1)
+    try:
+        table = goal_rollouts(args.run_dir, args.episodes or EPISODES)
+    except RunLogError as exc:
+        print(f"fmer goals: error: {exc}", file=sys.stderr)
+        return 2
+    table.to_csv(args.out, index=False)
+    reached = table.loc[table["goal"] >= 0, "goal"].value_counts().sort_index()
+    print(f"{len(table)} episodes -> {args.out}; goal: episodes {reached.to_dict()}")
     return 0
 
 

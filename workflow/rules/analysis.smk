@@ -88,6 +88,8 @@ rule tables:
         summary="results/{budget}/summary.csv",
         completeness="results/{budget}/completeness.csv",
         reported=REPORTED,
+        # read by the multimodality verdict from each complete multigoal run's directory
+        goals=lambda wc: goal_files(RUNS[wc.budget]),
     output:
         md=report("paper/{budget}/results.md", caption="../report/tables.rst",
                   category="Tables", subcategory="{budget}"),

@@ -76,8 +76,9 @@ def lookup_run(wildcards):
 
 
 def run_files(runs):
-    """What a figure needs of each run: its logs, and for multigoal its action samples."""
-    return log_files(runs) + sample_files(runs)
+    """What a figure or table needs of each run: its logs, and for multigoal its action samples
+    and the goals its episodes reach (the multimodality verdict)."""
+    return log_files(runs) + sample_files(runs) + goal_files(runs)
 
 
 def log_files(runs):
@@ -86,6 +87,10 @@ def log_files(runs):
 
 def sample_files(runs):
     return [f"{r.path}/samples.csv" for r in runs if r.env == MULTIGOAL]
+
+
+def goal_files(runs):
+    return [f"{r.path}/goals.csv" for r in runs if r.env == MULTIGOAL]
 
 
 def dirs(runs):

@@ -68,3 +68,24 @@ rule samples:
         "../envs/fmer.yaml"
     shell:
         "fmer samples {params.run} --out {output} > {log} 2>&1"
+
+
+# The multimodality measure's episodes (fmer/analysis/multimodality.py): the goal each of a
+# multigoal run's stochastic episodes from the start state reaches, from its saved policy.
+rule goals:
+    input:
+        meta=ancient("results/{budget}/multigoal-2d/{variant}/seed{seed}/meta.json"),
+    output:
+        "results/{budget}/multigoal-2d/{variant}/seed{seed}/goals.csv",
+    log:
+        "logs/{budget}/multigoal-2d/{variant}/seed{seed}.goals.log",
+    params:
+        run=lambda wc, input: os.path.dirname(input.meta),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/fmer.yaml"
+    shell:
+        "fmer goals {params.run} --out {output} > {log} 2>&1"
