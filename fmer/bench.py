@@ -1,11 +1,14 @@
-"""``fmer bench``: what one SAC and one FMER update cost, side by side in one process.
+"""``fmer bench``: what one SAC, one FMER and one QVPO update cost, side by side in one process.
 
 Per network size (an env's observation and action dims) and torch thread count, it times
-raw env steps, a SAC update and an FMER update at the config defaults (or ``--set``
-overrides), interleaved round by round so that a busy machine slows both alike, and reports
-medians after warm-up. It counts the matmul FLOPs of one update (backward included) and sets
-the achieved rate beside a large fp32 matmul's on the same threads: a rate near the matmul's
-means the update is compute bound and only fewer FLOPs can make it cheaper.
+raw env steps, a SAC update, an FMER update and a QVPO update (the paper's diffusion baseline,
+at its authors' settings) at the config defaults (or ``--set`` overrides), interleaved round by
+round so that a busy machine slows them alike, and reports medians after warm-up, and QVPO's
+update over FMER's as the mean of the per-round log ratios with its 95% t interval (what the
+cost claim's rule reads: fmer.analysis.cost_claim). It counts the matmul FLOPs of one update
+(backward included) and sets the achieved rate beside a large fp32 matmul's on the same
+threads: a rate near the matmul's means the update is compute bound and only fewer FLOPs can
+make it cheaper.
 
 Clock: on one thread, the main thread's CPU time (``time.thread_time``), which other
 processes on a shared machine cannot inflate; on more threads, wall time. ``--device cuda``
@@ -13,9 +16,9 @@ times the agents' updates and the matmul on the GPU in wall time, read after the
 finished (``cuda_wall``); the CUDA path is untested on real hardware.
 
 ``--budget NAME`` also times FMER under each of that budget's own variants (their config
-overrides, e.g. the defaults study's cost settings); ``--whole-run NAME`` trains one whole run
-per algorithm on that budget's schedule and compares wall times. The Markdown page is
-written by ``fmer.analysis.performance``.
+overrides, e.g. the defaults study's cost settings); ``--whole-run NAME`` trains whole runs
+of each algorithm (``--repeats`` seeds) on that budget's schedule and compares wall times. The
+Markdown page is written by ``fmer.analysis.performance``.
 """
 
 from __future__ import annotations
@@ -33,12 +36,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from unittest.mock import patch
 
+import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from fmer import agent as agent_module
 from fmer import budgets
+from fmer import qvpo as qvpo_module
+from fmer.analysis import cost_claim
+from fmer.analysis.stats import t_interval
 from fmer.buffer import Batch
 from fmer.config import DEVICES, ConfigError, make_config, parse_overrides
 from fmer.device import resolve_device
@@ -51,9 +58,11 @@ DEFAULT_ENVS = ("HalfCheetah-v5", "kitchen-4", "Humanoid-v5")
 DEFAULT_THREADS = (1, 2)
 MATMUL_N = 1024
 CSV_COLUMNS = ("env", "obs_dim", "act_dim", "threads", "setting", "item", "reps", "ms",
-               "clock", "wall_ms", "gflop", "gflop_per_s")
+               "clock", "wall_ms", "gflop", "gflop_per_s", "ratio", "ratio_low", "ratio_high")
 DEFAULTS = "defaults"  # the ``setting`` of rows measured at the package defaults (+ --set)
 HEADLINE = "FMER/SAC update time ratio"
+QVPO_HEADLINE = "QVPO/FMER update time ratio"
+QVPO_RATIO = "qvpo_over_fmer"  # the item of the rows that hold that ratio and its interval
 EFFICIENCY = "FMER update efficiency"
 
 
@@ -63,6 +72,7 @@ class Timing:
     wall_ms: float | None  # median wall time (None for the parts of an update)
     clock: str
     reps: int
+    samples: tuple[float, ...] = ()  # the timed rounds, in order (ms on ``clock``)
 
 
 CPU = torch.device("cpu")
@@ -94,7 +104,7 @@ def interleaved(fns: dict[str, Callable[[], object]], reps: int, warmup: int,
             if r >= warmup:
                 samples[key].append(((c1 - c0) * 1e3, (w1 - w0) * 1e3))
     return {k: Timing(statistics.median(c for c, _ in v), statistics.median(w for _, w in v),
-                      name, reps) for k, v in samples.items()}
+                      name, reps, tuple(c for c, _ in v)) for k, v in samples.items()}
 
 
 class FlopCounter(TorchDispatchMode):
@@ -165,7 +175,14 @@ def _row(env, obs_dim, act_dim, threads, item, timing: Timing, gflop=None, setti
     return {"env": env, "obs_dim": obs_dim, "act_dim": act_dim, "threads": threads,
             "setting": setting, "item": item, "reps": timing.reps, "ms": timing.ms,
             "clock": timing.clock, "wall_ms": timing.wall_ms, "gflop": gflop,
-            "gflop_per_s": rate}
+            "gflop_per_s": rate, "ratio": None, "ratio_low": None, "ratio_high": None}
+
+
+def paired_ratio(num: Timing, den: Timing) -> tuple[float, float, float]:
+    """(ratio, low, high): the mean of the per-round log ratios num/den, exponentiated, with
+    its 95% t interval (rounds paired as ``interleaved`` ran them)."""
+    return tuple(float(np.exp(x)) for x in t_interval(
+        np.log(np.asarray(num.samples) / np.asarray(den.samples))))
 
 
 def bench(envs: Iterable[str] = DEFAULT_ENVS, threads: Iterable[int] = DEFAULT_THREADS,
@@ -173,9 +190,9 @@ def bench(envs: Iterable[str] = DEFAULT_ENVS, threads: Iterable[int] = DEFAULT_T
           overrides: dict | None = None, seed: int = 0,
           settings: dict[str, dict] | None = None, device: str = "cpu") -> list[dict]:
     """Long-format rows (``CSV_COLUMNS``): per thread count the matmul rate, per env and thread
-    count the raw env step, SAC and FMER updates; then, on the first env and the fewest
-    threads, the updates under each named setting (overrides on top of ``overrides``). The
-    agents and the matmul run on ``device``.
+    count the raw env step, SAC, FMER and QVPO updates and QVPO's over FMER's; then, on the
+    first env and the fewest threads, the SAC and FMER updates under each named setting
+    (overrides on top of ``overrides``). The agents and the matmul run on ``device``.
     Restores torch's thread count."""
     envs, threads = list(envs), sorted(set(threads))
     if not envs or not threads or min(threads) < 1:
@@ -204,19 +221,25 @@ def bench(envs: Iterable[str] = DEFAULT_ENVS, threads: Iterable[int] = DEFAULT_T
                 obs_dim, box = dims[envs[0]]
                 for setting, extra in (settings or {}).items():
                     rows += _bench_updates(envs[0], obs_dim, box, n, reps, warmup, batch_size,
-                                           {**overrides, **extra}, seed, dev, setting)
+                                           {**overrides, **extra}, seed, dev, setting,
+                                           algos=("sac", "fmer"))
     finally:
         torch.set_num_threads(before)
     return rows
 
 
-# The labels FMER.update gives its parts (torch.profiler.record_function), in update order.
+# The labels FMER.update and QVPO.update give their parts (torch.profiler.record_function),
+# in update order.
 FMER_PARTS = ("critic_target", "critic_step", "candidates", "temperature", "cfm", "entropy",
               "actor_step", "alpha")
+QVPO_PARTS = ("critic_target", "critic_step", "candidates", "weights", "denoising",
+              "actor_step", "actor_target")
+# where each agent's record_function is looked up, and its labels
+LABELLED = {"fmer": (agent_module, FMER_PARTS), "qvpo": (qvpo_module, QVPO_PARTS)}
 
 
 class PartClock:
-    """Stands in for ``record_function`` in ``fmer.agent`` while an update is timed: the
+    """Stands in for ``record_function`` in an agent's module while an update is timed: the
     clock time spent inside each label. torch's profiler would read the same labels, but
     its per-op overhead would swamp an update of many small ops."""
 
@@ -234,52 +257,61 @@ class PartClock:
 
 
 def update_parts(update: Callable[[], object], reps: int, threads: int,
-                 device: torch.device = CPU) -> dict[str, float]:
-    """Median ms per labelled part of ``update`` over ``reps`` calls, and ``rest``: the time
-    outside every part (reading the metrics out)."""
+                 device: torch.device = CPU, algo: str = "fmer") -> dict[str, float]:
+    """Median ms per labelled part of ``update`` (of agent ``algo``) over ``reps`` calls, and
+    ``rest``: the time outside every part (reading the metrics out)."""
+    module, labels = LABELLED[algo]
     clock = _clock(threads, device)[1]
     per_update = []
     for _ in range(reps):
         parts = PartClock(threads, device)
-        with patch.object(agent_module, "record_function", parts):
+        with patch.object(module, "record_function", parts):
             t0 = clock()
             update()
             total = (clock() - t0) * 1e3
         per_update.append({**parts.times, "rest": total - sum(parts.times.values())})
     return {name: statistics.median(t.get(name, 0.0) for t in per_update)
-            for name in (*FMER_PARTS, "rest")}
+            for name in (*labels, "rest")}
 
 
 def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overrides, seed,
-                   device: torch.device = CPU, setting=DEFAULTS):
+                   device: torch.device = CPU, setting=DEFAULTS, algos=("sac", "fmer", "qvpo")):
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     batch = Batch(**{k: v.to(device) for k, v in
                      vars(random_batch(obs_dim, box.dim, batch_size, gen)).items()})
     agents = {}
-    for algo in ("sac", "fmer"):
+    for algo in algos:
         cfg = make_config(name, algo, seed, overrides={**overrides,
                                                        "train.batch_size": batch_size})
         agents[algo] = make_agent(cfg, obs_dim, box)
     # FMER is timed and counted over a cycle of actor.update_every updates, per update: the
     # delayed actor's cost is spread over the updates that skip it, as in a run.
-    cycles = {"sac": 1, "fmer": agents["fmer"].actor_every}
+    cycles = {a: agents[a].actor_every if a == "fmer" else 1 for a in agents}
 
     def cycle(algo):
         return lambda: [agents[algo].update(batch) for _ in range(cycles[algo])]
 
     flops = {algo: count_flops(cycle(algo)) / 1e9 / k for algo, k in cycles.items()}
-    timings = {algo: Timing(t.ms / cycles[algo], t.wall_ms / cycles[algo], t.clock, t.reps)
+    timings = {algo: Timing(t.ms / cycles[algo], t.wall_ms / cycles[algo], t.clock, t.reps,
+                            tuple(x / cycles[algo] for x in t.samples))
                for algo, t in interleaved({a: cycle(a) for a in agents}, reps, warmup,
                                           threads, device).items()}
     rows = [_row(name, obs_dim, box.dim, threads, f"{algo}_update", timings[algo], flops[algo],
                  setting) for algo in agents]
+    if "qvpo" in agents:
+        ratio = _row(name, obs_dim, box.dim, threads, QVPO_RATIO, timings["qvpo"], None, setting)
+        ratio.update(ms=None, wall_ms=None, **dict(zip(
+            ("ratio", "ratio_low", "ratio_high"),
+            paired_ratio(timings["qvpo"], timings["fmer"]), strict=True)))
+        rows.append(ratio)
     if setting == DEFAULTS:
-        parts = update_parts(cycle("fmer"), reps, threads, device)
-        k = cycles["fmer"]
-        rows += [_row(name, obs_dim, box.dim, threads, f"fmer_{part}",
-                      Timing(ms / k, None, _clock(threads, device)[0], reps))
-                 for part, ms in parts.items()]
+        for algo in [a for a in LABELLED if a in agents]:
+            parts = update_parts(cycle(algo), reps, threads, device, algo)
+            k = cycles[algo]
+            rows += [_row(name, obs_dim, box.dim, threads, f"{algo}_{part}",
+                          Timing(ms / k, None, _clock(threads, device)[0], reps))
+                     for part, ms in parts.items()]
     return rows
 
 
@@ -301,7 +333,19 @@ def _record(rows, env, n, setting=DEFAULTS) -> dict:
             "fmer_gflop": fmer["gflop"], "fmer_gflop_per_s": fmer["gflop_per_s"],
             "matmul_gflop_per_s": mm["gflop_per_s"],
             "efficiency": fmer["gflop_per_s"] / mm["gflop_per_s"], "clock": sac["clock"],
-            "floor_ratio": fmer["gflop"] / mm["gflop_per_s"] * 1e3 / sac["ms"]}
+            "floor_ratio": fmer["gflop"] / mm["gflop_per_s"] * 1e3 / sac["ms"],
+            **_qvpo_record(rows, env, n, setting)}
+
+
+def _qvpo_record(rows, env, n, setting) -> dict:
+    """QVPO's update beside FMER's, where it was timed (None elsewhere)."""
+    qvpo, ratio = (lookup(rows, env, n, item, setting) for item in ("qvpo_update", QVPO_RATIO))
+    if qvpo is None or ratio is None:
+        return dict.fromkeys(("qvpo_ms", "qvpo_gflop", "qvpo_ratio", "qvpo_ratio_low",
+                              "qvpo_ratio_high", "qvpo_rounds"))
+    return {"qvpo_ms": qvpo["ms"], "qvpo_gflop": qvpo["gflop"], "qvpo_ratio": ratio["ratio"],
+            "qvpo_ratio_low": ratio["ratio_low"], "qvpo_ratio_high": ratio["ratio_high"],
+            "qvpo_rounds": ratio["reps"]}
 
 
 def summary(rows: list[dict]) -> list[dict]:
@@ -321,15 +365,19 @@ def settings_summary(rows: list[dict]) -> list[dict]:
             if r["setting"] != DEFAULTS and r["item"] == "fmer_update"]
 
 
-def parts_summary(rows: list[dict]) -> list[dict]:
-    """The FMER update's parts (ms) per (env, threads), at the defaults."""
+def parts_summary(rows: list[dict], algo: str = "fmer") -> list[dict]:
+    """The FMER (or QVPO) update's parts (ms) per (env, threads), at the defaults."""
+    labels = (*LABELLED[algo][1], "rest")
     out = []
     for rec in summary(rows):
-        parts = {r["item"][5:]: r["ms"] for r in rows
-                 if (r["env"], r["threads"]) == (rec["env"], rec["threads"])
-                 and r["item"][5:] in (*FMER_PARTS, "rest") and r["item"].startswith("fmer_")}
-        out.append({"env": rec["env"], "threads": rec["threads"], "fmer_ms": rec["fmer_ms"],
-                    **parts})
+        if rec.get(f"{algo}_ms") is None:
+            continue
+        parts = {r["item"].removeprefix(f"{algo}_"): r["ms"] for r in rows
+                 if (r["env"], r["threads"], r["setting"]) == (rec["env"], rec["threads"],
+                                                               DEFAULTS)
+                 and r["item"] in {f"{algo}_{p}" for p in labels}}
+        out.append({"env": rec["env"], "threads": rec["threads"],
+                    f"{algo}_ms": rec[f"{algo}_ms"], **parts})
     return out
 
 
@@ -342,6 +390,12 @@ TABLE_COLUMNS = (
     ("matmul GFLOP/s", "matmul_gflop_per_s", "{:.0f}"), ("efficiency", "efficiency", "{:.0%}"),
     ("floor/SAC", "floor_ratio", "{:.2f}"),
 )
+QVPO_COLUMNS = (
+    ("env", "env", "{}"), ("threads", "threads", "{}"), ("FMER ms", "fmer_ms", "{:.1f}"),
+    ("QVPO ms", "qvpo_ms", "{:.0f}"), ("QVPO/FMER", "qvpo_ratio", "{:.1f}"),
+    ("95% interval", "qvpo_interval", "{}"), ("rounds", "qvpo_rounds", "{}"),
+    ("QVPO GFLOP", "qvpo_gflop", "{:.1f}"), ("FMER GFLOP", "fmer_gflop", "{:.2f}"),
+)
 SETTING_COLUMNS = (
     ("setting", "setting", "{}"), ("SAC ms", "sac_ms", "{:.1f}"), ("FMER ms", "fmer_ms", "{:.1f}"),
     ("FMER/SAC", "ratio", "{:.2f}"), ("FMER GFLOP", "fmer_gflop", "{:.2f}"),
@@ -350,8 +404,11 @@ SETTING_COLUMNS = (
 PART_COLUMNS = (("env", "env", "{}"), ("threads", "threads", "{}"),
                 ("FMER ms", "fmer_ms", "{:.1f}"),
                 *((p.replace("_", " "), p, "{:.1f}") for p in (*FMER_PARTS, "rest")))
-WHOLE_RUN_COLUMNS = (("algo", "algo", "{}"), ("env steps", "steps", "{:,}"),
-                     ("wall time (min)", "minutes", "{:.1f}"))
+QVPO_PART_COLUMNS = (("env", "env", "{}"), ("threads", "threads", "{}"),
+                     ("QVPO ms", "qvpo_ms", "{:.0f}"),
+                     *((p.replace("_", " "), p, "{:.0f}") for p in (*QVPO_PARTS, "rest")))
+WHOLE_RUN_COLUMNS = (("algo", "algo", "{}"), ("seed", "seed", "{}"),
+                     ("env steps", "steps", "{:,}"), ("wall time (min)", "minutes", "{:.1f}"))
 
 
 def format_table(records: list[dict], columns=TABLE_COLUMNS, markdown: bool = False) -> str:
@@ -364,6 +421,35 @@ def format_table(records: list[dict], columns=TABLE_COLUMNS, markdown: bool = Fa
                      for line in [header, *body])
 
 
+def qvpo_summary(rows: list[dict]) -> list[dict]:
+    """QVPO's update beside FMER's per (env, threads), at the defaults, with the interval."""
+    return [{**rec, "qvpo_interval": f"[{rec['qvpo_ratio_low']:.1f}, "
+                                     f"{rec['qvpo_ratio_high']:.1f}]"}
+            for rec in summary(rows) if rec["qvpo_ms"] is not None]
+
+
+def qvpo_ratio(rows: list[dict]) -> tuple[float, float, float, int] | None:
+    """What the cost claim's rule reads (fmer.analysis.cost_claim): QVPO's update over FMER's,
+    its 95% interval and the rounds, on the first env at one thread (None if not timed)."""
+    recs = [r for r in summary(rows) if r["threads"] == 1 and r["qvpo_ms"] is not None]
+    if not recs:
+        return None
+    r = recs[0]
+    return r["qvpo_ratio"], r["qvpo_ratio_low"], r["qvpo_ratio_high"], int(r["qvpo_rounds"])
+
+
+def cost_claim_line(rows: list[dict]) -> str:
+    """The cost claim's rule applied to these rows, as one line."""
+    measured = qvpo_ratio(rows)
+    if measured is None:
+        return (f"Cost claim against QVPO: {cost_claim.verdict(np.nan, np.nan, np.nan, 0)} "
+                "(no one-thread QVPO timing)")
+    r, low, high, n = measured
+    return (f"Cost claim against QVPO (fmer.analysis.cost_claim): "
+            f"{cost_claim.verdict(r, low, high, n)}, {cost_claim.magnitude(low, high)} "
+            f"({QVPO_HEADLINE} {r:.1f} [{low:.1f}, {high:.1f}], n = {n} rounds)")
+
+
 def headline(records: list[dict]) -> tuple[dict, list[str]]:
     """The first env on the fewest threads, and the last two lines of every bench: the
     efficiency, then the ratio."""
@@ -371,6 +457,24 @@ def headline(records: list[dict]) -> tuple[dict, list[str]]:
     rec = next(r for r in records if r["threads"] == fewest)
     return rec, [f"{EFFICIENCY}: {rec['efficiency']:.0%} of the matmul rate",
                  f"{HEADLINE}: {rec['ratio']:.2f}"]
+
+
+INT_COLUMNS = ("obs_dim", "act_dim", "threads", "reps")
+TEXT_COLUMNS = ("env", "setting", "item", "clock")
+
+
+def read_csv(path: str | Path) -> list[dict]:
+    """Rows as ``write_csv`` wrote them: numbers as numbers, empty cells None (``env`` of the
+    matmul rows stays "")."""
+    def value(column, text):
+        if column in TEXT_COLUMNS:
+            return text
+        if text == "":
+            return None
+        return int(text) if column in INT_COLUMNS else float(text)
+
+    with Path(path).open(newline="") as f:
+        return [{c: value(c, r.get(c, "")) for c in CSV_COLUMNS} for r in csv.DictReader(f)]
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
@@ -383,20 +487,49 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 
 # --- whole runs ------------------------------------------------------------------------------
-def whole_run(env: str, algo: str, budget: str, overrides: dict | None = None) -> dict:
-    """Wall time of one complete ``fmer train`` run (a subprocess, one thread, seed 0) on the
+def whole_run(env: str, algo: str, budget: str, overrides: dict | None = None,
+              seed: int = 0) -> dict:
+    """Wall time of one complete ``fmer train`` run (a subprocess, one thread) on the
     schedule of ``budget``, read from its eval.csv: what a grid run costs, random steps,
     evaluations and process start included."""
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "fmer", "train", "--env", env, "--algo", algo,
-               "--seed", "0", "--budget", budget, "--out", tmp + "/run"]
+               "--seed", str(seed), "--budget", budget, "--out", tmp + "/run"]
         for k, v in (overrides or {}).items():
             cmd += ["--set", f"{k}={v}"]
         subprocess.run(cmd, check=True, capture_output=True, text=True)
         with open(Path(tmp) / "run" / "eval.csv") as f:
             last = list(csv.DictReader(f))[-1]
-    return {"algo": algo, "steps": int(last["step"]),
+    return {"algo": algo, "seed": seed, "steps": int(last["step"]),
             "minutes": float(last["wall_time_s"]) / 60}
+
+
+WHOLE_RUN_ALGOS = ("sac", "fmer", "qvpo")
+
+
+def whole_runs(env: str, budget: str, overrides: dict | None = None,
+               repeats: int = 1) -> list[dict]:
+    """``whole_run`` of each algorithm for seeds 0..repeats-1, seed by seed (so that a change
+    of the machine's load during the measurement falls on all algorithms alike)."""
+    return [whole_run(env, algo, budget, overrides, seed) for seed in range(repeats)
+            for algo in WHOLE_RUN_ALGOS]
+
+
+def whole_run_ratios(runs: list[dict]) -> list[str]:
+    """FMER over SAC and QVPO over FMER in wall time: the geometric mean over the seeds both
+    have, with a 95% t interval of the log ratios from two seeds on."""
+    minutes = {(r["algo"], r["seed"]): r["minutes"] for r in runs}
+    lines = []
+    for num, den in (("fmer", "sac"), ("qvpo", "fmer")):
+        seeds = sorted(s for a, s in minutes if a == num and (den, s) in minutes)
+        if not seeds:
+            continue
+        logs = [np.log(minutes[num, s] / minutes[den, s]) for s in seeds]
+        mean, low, high = (float(np.exp(x)) for x in t_interval(logs))
+        interval = f" [{low:.2f}, {high:.2f}]" if len(seeds) > 1 else ""
+        lines.append(f"{num.upper()}/{den.upper()} whole-run wall time: {mean:.2f}{interval} "
+                     f"(n = {len(seeds)} seed(s))")
+    return lines
 
 
 # --- command line ----------------------------------------------------------------------------
@@ -426,12 +559,19 @@ def _cli(args: argparse.Namespace) -> int:
     if by_setting:
         print(f"Settings of budget {args.budget}:")
         print(format_table(by_setting, SETTING_COLUMNS))
-    whole = [whole_run(args.envs[0], algo, args.whole_run, overrides)
-             for algo in ("sac", "fmer")] if args.whole_run else []
+    qvpo = qvpo_summary(rows)
+    if qvpo:
+        print("QVPO's update beside FMER's:")
+        print(format_table(qvpo, QVPO_COLUMNS))
+        print("QVPO's update by part, ms:")
+        print(format_table(parts_summary(rows, "qvpo"), QVPO_PART_COLUMNS))
+    whole = (whole_runs(args.envs[0], args.whole_run, overrides, args.repeats)
+             if args.whole_run else [])
     if whole:
         print(f"Whole runs, budget {args.whole_run}:")
         print(format_table(whole, WHOLE_RUN_COLUMNS))
-        print(f"FMER/SAC whole-run wall time: {whole[1]['minutes'] / whole[0]['minutes']:.2f}")
+        print("\n".join(whole_run_ratios(whole)))
+    print(cost_claim_line(rows))
     print(f"CSV: {args.csv}")
     if args.markdown:
         from fmer.analysis.performance import render
@@ -452,8 +592,8 @@ def add_parser(subparsers) -> None:
     from fmer.cli import examples, positive_int
 
     p = subparsers.add_parser(
-        "bench", help="time SAC and FMER updates side by side",
-        description="Time raw env steps, a SAC update and an FMER update per network size and "
+        "bench", help="time SAC, FMER and QVPO updates side by side",
+        description="Time raw env steps, a SAC, an FMER and a QVPO update per network size and "
                     "thread count in one process; print a table, write CSV; the last line is "
                     f"'{HEADLINE}: R' (first env, fewest threads), after '{EFFICIENCY}: P% of "
                     "the matmul rate'.",
@@ -478,8 +618,12 @@ def add_parser(subparsers) -> None:
                    help="also time FMER under each of this budget's own variants "
                         "(e.g. defaults: the cost settings of the defaults study)")
     p.add_argument("--whole-run", metavar="NAME",
-                   help="also train one whole run per algorithm on this budget's schedule "
-                        "(first env, seed 0) and compare wall times (e.g. mini: ~20+ min)")
+                   help="also train whole runs of SAC, FMER and QVPO on this budget's schedule "
+                        "(first env; seeds 0..--repeats-1) and compare wall times (e.g. smoke; "
+                        "mini: hours, QVPO's most)")
+    p.add_argument("--repeats", type=positive_int, default=1,
+                   help="seeds per algorithm with --whole-run (default: 1; 2 or more give an "
+                        "interval)")
     p.add_argument("--device", choices=DEVICES, default="cpu",
                    help="where the agents and the matmul run (default: cpu); not with "
                         "--markdown")

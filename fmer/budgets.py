@@ -31,13 +31,17 @@ from fmer.envs import BENCHMARKS, KITCHEN_BENCHMARKS, MUJOCO_BENCHMARKS
 DEFAULT_FILE = "workflow/config/config.yaml"
 # What a grid block may name instead of listing benchmarks
 GROUPS = {"all": BENCHMARKS, "mujoco": MUJOCO_BENCHMARKS, "kitchen": KITCHEN_BENCHMARKS}
-# FMER against SAC, and SAC at FMER's initial alpha (so that a comparison changes the algorithm
-# only): the curves, FrankaKitchen, multigoal and the IQM
-HEAD_TO_HEAD = ("fmer", "sac", "sac-fmer-alpha")
 # The paper's 2x2 ablation of its two corrections (entropy tanh term x ESS-tuned tau)
 ABLATION = ("fmer", "fmer-no-tanh", "fmer-no-ess", "fmer-no-tanh-no-ess")
 # The paper's comparison of candidate weights: softmax (FMER's) against top-1 and unnormalised
 WEIGHTING = ("fmer", "fmer-top1", "fmer-unnormalized")
+# The methods the main figures (curves, FrankaKitchen, multigoal, IQM) set side by side: FMER,
+# both SACs (SAC at FMER's initial alpha, so that a comparison changes the algorithm only:
+# fmer.analysis.verdicts) and the diffusion baseline QVPO
+MAIN = ("fmer", "sac", "sac-fmer-alpha", "qvpo")
+# Named targets a grid block may belong to (`target:`): the block's runs are trained by that
+# target of the workflow (workflow/rules/targets.smk), not by `all`, and shown once complete
+TARGETS = ("qvpo",)
 
 
 @dataclass(frozen=True)
@@ -116,10 +120,25 @@ def _settings(spec: dict[str, Any], env: str, variant: str) -> tuple[tuple[str, 
 
 
 def runs(config: dict[str, Any], budget: str) -> list[Run]:
-    """Every run of ``budget``, each once, in the config's order (blocks may overlap)."""
+    """Every run of ``budget``'s grid, each once, in the config's order (blocks may overlap);
+    not those of blocks that belong to a named target (``target_runs``)."""
+    return _block_runs(config, budget, None)
+
+
+def target_runs(config: dict[str, Any], budget: str, target: str) -> list[Run]:
+    """The runs of ``budget``'s blocks that belong to the named target ``target`` and not to
+    its grid (``runs``)."""
+    grid = {(r.env, r.variant, r.seed) for r in runs(config, budget)}
+    return [r for r in _block_runs(config, budget, target)
+            if (r.env, r.variant, r.seed) not in grid]
+
+
+def _block_runs(config: dict[str, Any], budget: str, target: str | None) -> list[Run]:
     spec = budget_config(config, budget)
     out: dict[tuple[str, str, int], Run] = {}
     for block in spec["grid"]:
+        if block.get("target") != target:
+            continue
         for env in benchmarks(block):
             for variant in block["variants"]:
                 for seed in block.get("seeds", spec["seeds"]):
@@ -165,12 +184,15 @@ def check(config: dict[str, Any], budget: str) -> None:
             if name not in VARIANTS and name not in own:
                 raise ConfigError(f"budgets.{budget}.grid: variants: unknown {name!r}; valid: "
                                   f"{', '.join([*VARIANTS, *own])}")
+        if block.get("target", TARGETS[0]) not in TARGETS:
+            raise ConfigError(f"budgets.{budget}.grid: target: unknown {block['target']!r}; "
+                              f"valid: {', '.join(TARGETS)}")
     for env in spec.get("overrides", {}):
         if env not in BENCHMARKS:
             raise ConfigError(f"budgets.{budget}.overrides: unknown benchmark {env!r}; valid: "
                               f"{', '.join(BENCHMARKS)}")
     seen = set()
-    for one in runs(config, budget):
+    for one in runs(config, budget) + [r for t in TARGETS for r in target_runs(config, budget, t)]:
         if "train.device" in one.overrides:
             raise ConfigError(f"budgets.{budget}: train.device is the workflow's top-level "
                               "`device` (e.g. --config device=cuda), not a budget's setting")

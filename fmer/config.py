@@ -94,6 +94,27 @@ class AlphaConfig:
 
 
 @dataclass
+class QVPOConfig:
+    """QVPO's own settings (fmer.qvpo): its authors' MuJoCo ones (wadx2019/qvpo, main.py as run
+    with --weighted --aug), each cited in docs/QVPO.md. Its widths and learning rates are
+    ``actor.*``/``critic.*``, set for it in ALGO_DEFAULTS."""
+
+    diffusion_steps: int = 20  # --n_timesteps, on the cosine schedule (--beta_schedule)
+    train_samples: int = 64  # --train_sample: actions drawn per state for the weighted loss
+    behaviour_samples: int = 4  # --behavior_sample: acting takes the best of these by Q
+    target_samples: int = 4  # --target_sample: the TD target's next action, best of these
+    eval_samples: int = 32  # --eval_sample: evaluation takes the best of these (docs/QVPO.md)
+    entropy_weight: float = 0.02  # --entropy_alpha: the entropy term's weight at step 0
+    entropy_weight_min: float = 0.002  # its floor as it decays linearly (main.py)
+    entropy_decay_steps: int = 0  # env steps over which it decays to 0 (floored); 0: total_steps
+    uniform_samples: int = 10  # uniform actions per state in the entropy term (agent/qvpo.py)
+    time_features: int = 32  # width of the step embedding (agent/model.py)
+    activation: str = "mish"  # noise-prediction and Q networks (agent/model.py)
+    grad_norm: float = 2.0  # --ac_grad_norm: actor and critic gradients clipped to this norm
+    adam_eps: float = 1e-5  # Adam's epsilon for the actor and the critic (agent/qvpo.py)
+
+
+@dataclass
 class EvalConfig:
     deterministic: bool = True  # [ours] FMER: z0 = 0; SAC: tanh(mean)
 
@@ -110,6 +131,7 @@ class Config:
     temperature: TemperatureConfig = field(default_factory=TemperatureConfig)
     alpha: AlphaConfig = field(default_factory=AlphaConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    qvpo: QVPOConfig = field(default_factory=QVPOConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -130,7 +152,7 @@ RECONSTRUCTED = (
     "alpha.initial", "alpha.lr", "alpha.target_entropy", "eval.deterministic",
 )
 
-ALGOS = ("sac", "fmer")
+ALGOS = ("sac", "fmer", "qvpo")
 DEVICES = ("cpu", "cuda", "auto")
 # Where a run trains, not what it computes: a run may resume under another value (fmer.train).
 PLACEMENT_KEYS = ("train.device",)
@@ -140,6 +162,11 @@ OUTPUT_KEYS = ("train.checkpoint_every", "train.keep_checkpoint", "train.tensorb
 # estimator or the temperature (fmer.sac; tests/test_sac.py changes every other key and
 # compares the logs), so a SAC run is still its budget's run when FMER's defaults change.
 SAC_ACTOR_KEYS = ("actor.hidden", "actor.lr")
+# QVPO reads of the actor and critic sections only the widths and learning rates, the critic's
+# discount and Polyak rate (fmer.qvpo): no entropy estimator, temperature or alpha, and its
+# TD target has no entropy bonus.
+QVPO_KEYS = ("actor.hidden", "actor.lr", "critic.hidden", "critic.lr", "critic.gamma",
+             "critic.polyak")
 
 # Per-algorithm defaults, applied before a variant's own overrides. [ours] FMER starts with
 # alpha = 0.05, SAC with CleanRL's 1.0: FMER's tau is set from the ESS, so alpha trades entropy
@@ -149,6 +176,10 @@ SAC_ACTOR_KEYS = ("actor.hidden", "actor.lr")
 ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
     "sac": {},
     "fmer": {"alpha.initial": 0.05},
+    # The authors' networks (agent/model.py: three hidden layers of 256 for the noise net and
+    # each critic) and actor learning rate (main.py --diffusion_lr); docs/QVPO.md
+    "qvpo": {"actor.hidden": [256, 256, 256], "actor.lr": 1e-4,
+             "critic.hidden": [256, 256, 256]},
 }
 
 # Named variants: an algorithm plus overrides. ``--algo fmer-no-ess`` is ``--algo fmer``
@@ -168,6 +199,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # SAC at FMER's [ours] initial α: the baseline for comparisons that must change only the
     # algorithm (SAC's own 1.0 stays the `sac` row, CleanRL's choice)
     "sac-fmer-alpha": ("sac", {"alpha.initial": ALGO_DEFAULTS["fmer"]["alpha.initial"]}),
+    # the paper's diffusion baseline (Ding et al., NeurIPS 2024), at its authors' settings
+    "qvpo": ("qvpo", {}),
 }
 
 
@@ -176,12 +209,14 @@ def _choices() -> dict[str, tuple[str, ...]]:
     """The string keys' valid values, from the modules that implement them (imported here,
     not at the top, so that reading a config does not import torch)."""
     from fmer.flow import DIVERGENCES, LOGDETS
+    from fmer.nets import ACTIVATION_MODULES
     from fmer.velocity import ACTIVATION_FUNCTIONS, TIME_EMBEDDINGS
     from fmer.weights import SCHEMES
 
     return {"train.device": DEVICES, "actor.activation": tuple(ACTIVATION_FUNCTIONS),
             "actor.time_embedding": TIME_EMBEDDINGS, "actor.weighting": SCHEMES,
-            "entropy.divergence": DIVERGENCES, "entropy.logdet": LOGDETS}
+            "entropy.divergence": DIVERGENCES, "entropy.logdet": LOGDETS,
+            "qvpo.activation": tuple(ACTIVATION_MODULES)}
 
 
 def _flatten(d: dict[str, Any], prefix: str = ""):
@@ -344,6 +379,16 @@ def validate(cfg: Config) -> Config:
     need(cfg.alpha.initial > 0, "alpha.initial", "must be > 0")
     need(cfg.alpha.lr > 0, "alpha.lr", "must be > 0")
     need(cfg.alpha.fixed is None or cfg.alpha.fixed >= 0, "alpha.fixed", "must be >= 0 or null")
+    q = cfg.qvpo
+    for key in ("diffusion_steps", "train_samples", "behaviour_samples", "target_samples",
+                "eval_samples", "time_features"):
+        need(getattr(q, key) > 0, f"qvpo.{key}", "must be > 0")
+    need(q.uniform_samples >= 0, "qvpo.uniform_samples", "must be >= 0")
+    need(q.entropy_decay_steps >= 0, "qvpo.entropy_decay_steps", "must be >= 0 (0: total_steps)")
+    need(0 <= q.entropy_weight_min <= q.entropy_weight, "qvpo.entropy_weight_min",
+         "must be >= 0 and <= qvpo.entropy_weight")
+    need(q.grad_norm > 0, "qvpo.grad_norm", "must be > 0")
+    need(q.adam_eps > 0, "qvpo.adam_eps", "must be > 0")
     return cfg
 
 
@@ -401,11 +446,17 @@ def diff(a: Config | dict[str, Any], b: Config | dict[str, Any],
 
 def unread_keys(algo: str) -> tuple[str, ...]:
     """The keys an algorithm never reads."""
+    keys = Config().flat()
+    if algo == "qvpo":
+        return tuple(k for k in keys if k.split(".")[0] in ("actor", "critic", "entropy",
+                                                            "temperature", "alpha")
+                     and k not in QVPO_KEYS)
+    qvpo = tuple(k for k in keys if k.startswith("qvpo."))
     if algo != "sac":
-        return ()
-    return tuple(k for k in Config().flat()
+        return qvpo
+    return tuple(k for k in keys
                  if k.split(".")[0] in ("entropy", "temperature")
-                 or (k.startswith("actor.") and k not in SAC_ACTOR_KEYS))
+                 or (k.startswith("actor.") and k not in SAC_ACTOR_KEYS)) + qvpo
 
 
 def result_diff(run: Config, other: Config) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -40,11 +41,11 @@ class TwinQ(nn.Module):
     """Two independent Q(s, a) heads; ``forward`` returns both, shape (2, B), or (2, B, N)
     for N actions per state."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: list[int]):
+    def __init__(self, obs_dim: int, act_dim: int, hidden: list[int], activation: str = "relu"):
         super().__init__()
         self.obs_dim = obs_dim
-        self.q1 = mlp(obs_dim + act_dim, hidden, 1)
-        self.q2 = mlp(obs_dim + act_dim, hidden, 1)
+        self.q1 = mlp(obs_dim + act_dim, hidden, 1, activation)
+        self.q2 = mlp(obs_dim + act_dim, hidden, 1, activation)
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         """obs (B, obs) with act (B, d) or (B, N, d). For N actions per state the first
@@ -65,15 +66,22 @@ class TwinQ(nn.Module):
 
 
 class Critic:
-    """Twin Q networks, their Polyak-averaged targets and the optimiser."""
+    """Twin Q networks, their Polyak-averaged targets and the optimiser; QVPO's own critic
+    differs in activation, gradient clipping and Adam's epsilon (the defaults are FMER's and
+    SAC's)."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: list[int], lr: float, polyak: float,
-                 device: torch.device):
+                 device: torch.device, activation: str = "relu", grad_norm: float | None = None,
+                 adam_eps: float = 1e-8, init: Callable[[nn.Module], object] | None = None):
         # initialised on the CPU, then moved: the same weights on every device for a seed
-        self.q = TwinQ(obs_dim, act_dim, hidden).to(device)
+        q = TwinQ(obs_dim, act_dim, hidden, activation)
+        if init is not None:
+            init(q)
+        self.q = q.to(device)
         self.target = copy.deepcopy(self.q).requires_grad_(False)
-        self.optim = torch.optim.Adam(self.q.parameters(), lr=lr)
+        self.optim = torch.optim.Adam(self.q.parameters(), lr=lr, eps=adam_eps)
         self.polyak = polyak
+        self.grad_norm = grad_norm
 
     def min_q(self, obs: torch.Tensor, act: torch.Tensor, target: bool = False) -> torch.Tensor:
         return (self.target if target else self.q)(obs, act).min(dim=0).values
@@ -82,6 +90,8 @@ class Critic:
         loss = ((self.q(obs, act) - td_target.unsqueeze(0)) ** 2).mean(dim=1).sum()
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
+        if self.grad_norm is not None:
+            nn.utils.clip_grad_norm_(self.q.parameters(), self.grad_norm)
         self.optim.step()
         with torch.no_grad():
             for p, tp in zip(self.q.parameters(), self.target.parameters(), strict=True):

@@ -3,15 +3,18 @@
 ``policy.pt`` holds the actor's weights (FMER: the velocity field; SAC: the Gaussian actor) and
 what rebuilds it: the algorithm, the observation and action dimensions, the action box and the
 resolved config the run trained with. No critic, optimiser or replay buffer (~0.3 MB at the
-package's 2x256 networks). It is a plain ``torch.save`` of tensors, numbers, strings and lists,
-read back with ``torch.load(weights_only=True)``: torch's restricted unpickler, which builds no
-arbitrary objects, so a policy file from someone else cannot run code. (safetensors would do
-the same, but holds only flat tensors with string metadata and is one more dependency.)
+package's 2x256 networks); QVPO's actor is its noise net and the twin Q that picks among its
+samples (~1.8 MB at its 3x256 networks). It is a plain ``torch.save`` of tensors, numbers,
+strings and lists, read back with ``torch.load(weights_only=True)``: torch's restricted
+unpickler, which builds no arbitrary objects, so a policy file from someone else cannot run
+code. (safetensors would do the same, but holds only flat tensors with string metadata and is
+one more dependency.)
 
 ``load_policy(run_dir)`` returns a ``Policy`` whose ``act`` computes exactly what the agent's
-``act`` did during training (the same functions: fmer.sac.gaussian_act, fmer.agent.flow_act), so
-a loaded policy evaluated on a run's own evaluation episodes reproduces its eval.csv
-(tests/test_policy.py). ``meta.json`` records the file's sha256 (fmer.runlog.verify_run).
+``act`` did during training (the same functions: fmer.sac.gaussian_act, fmer.agent.flow_act,
+fmer.qvpo.diffusion_act), so a loaded policy evaluated on a run's own evaluation episodes
+reproduces its eval.csv (tests/test_policy.py). ``meta.json`` records the file's sha256
+(fmer.runlog.verify_run).
 """
 
 from __future__ import annotations
@@ -47,6 +50,11 @@ def _parts(algo: str) -> tuple[Callable, Callable]:
 
         return make_velocity, lambda net, s, det, cfg, box: flow_act(
             net, s, cfg.actor.flow_steps, det and cfg.eval.deterministic)
+    if algo == "qvpo":
+        from fmer.qvpo import diffusion_act, make_policy
+
+        return make_policy, lambda net, s, det, cfg, box: diffusion_act(
+            net, s, det and cfg.eval.deterministic, cfg.qvpo)
     raise ConfigError(f"algo: no policy for {algo!r}")
 
 
@@ -93,7 +101,8 @@ class Policy:
         is the run's evaluation mode (eval.deterministic); otherwise a sample from torch's
         global generator (seed it with ``torch.manual_seed``). One observation is computed
         as the training loop computed it; a batch may differ from row-by-row calls in the last
-        bits (another matmul kernel)."""
+        bits (another matmul kernel), and QVPO's evaluation, whose noise is a fixed draw laid
+        out over the batch, in its samples."""
         obs = np.asarray(obs)
         if obs.shape[-1:] != (self.obs_dim,) or obs.ndim not in (1, 2):
             raise ValueError(f"obs must be ({self.obs_dim},) or (B, {self.obs_dim}), "

@@ -12,9 +12,10 @@ before fingerprints were recorded is retrained, and a difference says that it ma
 machine's.
 
 ``--steps N`` trains only up to step N (``train.total_steps`` = N; the eval, log and checkpoint
-cadences and the replay buffer's size stay the original's, so the steps before N see the same
-computation) and compares the rows with step <= N; a row at step N that only one side has (the
-shortened run evaluates and logs at its last step) is left out.
+cadences, the replay buffer's size and the horizon of QVPO's entropy weight stay the
+original's, so the steps before N see the same computation) and compares the rows with step
+<= N; a row at step N that only one side has (the shortened run evaluates and logs at its last
+step) is left out.
 
 make test checks two shipped runs this way (tests/test_shipped.py).
 """
@@ -92,6 +93,9 @@ def rerun_config(meta: dict, steps: int | None = None) -> dict:
             raise RunLogError(f"--steps {steps}: must be in 1..{train['total_steps']} "
                               "(the run's train.total_steps)")
         train["buffer_size"] = train.get("buffer_size") or train["total_steps"]
+        # QVPO's entropy weight decays over the run's length: keep the original's
+        qvpo = config.setdefault("qvpo", {})
+        qvpo["entropy_decay_steps"] = qvpo.get("entropy_decay_steps") or train["total_steps"]
         train["total_steps"] = steps
     train.update(keep_checkpoint=False, tensorboard=False)  # neither changes the logs
     return config

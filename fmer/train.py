@@ -134,6 +134,10 @@ def make_agent(cfg: Config, obs_dim: int, box: ActionBox):
         from fmer.agent import FMER
 
         return FMER(obs_dim, box, cfg, device)
+    if cfg.algo == "qvpo":
+        from fmer.qvpo import QVPO
+
+        return QVPO(obs_dim, box, cfg, device)
     raise ConfigError(f"algo: no agent for {cfg.algo!r}")
 
 

@@ -14,13 +14,15 @@ from fmer.velocity import VelocityField
 F64 = torch.float64
 TINY = ["--envs", "HalfCheetah-v5", "--threads", "1", "--reps", "2", "--warmup", "1",
         "--env-steps", "20"]
+# QVPO's update at its authors' settings takes seconds: fewer samples and denoising steps
+CHEAP_QVPO = ["--set", "qvpo.train_samples=4", "--set", "qvpo.diffusion_steps=3"]
 
 
 def test_tiny_bench_prints_a_table_writes_csv_and_ends_with_efficiency_and_ratio(tmp_path):
     out = tmp_path / "bench.csv"
     page = tmp_path / "performance.md"
-    proc = run_fmer("bench", *TINY, "--csv", out, "--markdown", page, "--budget", "defaults",
-                    timeout=600)
+    proc = run_fmer("bench", *TINY, *CHEAP_QVPO, "--csv", out, "--markdown", page,
+                    "--budget", "defaults", timeout=600)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert re.fullmatch(r"FMER/SAC update time ratio: \d+\.\d\d", lines[-1]), lines[-1]
@@ -63,17 +65,46 @@ def test_tiny_bench_prints_a_table_writes_csv_and_ends_with_efficiency_and_ratio
     gflop = {k: float(r["gflop"]) for k, r in settings.items()}
     assert gflop["fmer-n16-sall-eall"] > gflop["fmer-n8-s64-e64"] > gflop["fmer-n8-s64-e64-k2"]
 
+    # QVPO beside FMER: its update, its parts, the paired ratio the cost claim reads
+    qvpo = by_item["qvpo_update"]
+    ratio = by_item[bench.QVPO_RATIO]
+    assert float(qvpo["gflop"]) > 0 and int(ratio["reps"]) == 2
+    assert float(ratio["ratio_low"]) <= float(ratio["ratio"]) <= float(ratio["ratio_high"])
+    assert {f"qvpo_{p}" for p in (*bench.QVPO_PARTS, "rest")} <= items
+    qvpo_parts = sum(float(by_item[f"qvpo_{p}"]["ms"]) for p in bench.QVPO_PARTS)
+    assert abs(float(qvpo["ms"]) - qvpo_parts) < 0.2 * float(qvpo["ms"])
+    measured = bench.qvpo_ratio(bench.read_csv(out))
+    assert measured is not None and measured[0] == pytest.approx(float(ratio["ratio"]))
+    assert measured[3] == 2
+    assert "QVPO's update by part" in proc.stdout and "denoising" in proc.stdout
+    assert "Cost claim against QVPO (fmer.analysis.cost_claim): " in proc.stdout
+
     text = page.read_text()
     assert "| HalfCheetah-v5 | 17/6 | 1 |" in text
+    assert "## QVPO's update beside FMER's" in text and "Cost claim against QVPO" in text
     assert text.rstrip().splitlines()[-2:] == lines[-2:] and "do not edit by hand" in text
     assert "## The settings of budget `defaults`" in text and "| fmer-n8-s64-e64-k2 |" in text
     assert "Whole runs" not in text  # no --whole-run
 
 
 def test_whole_run_reads_the_wall_time_of_a_complete_run():
-    run = bench.whole_run("Pendulum-v1", "sac", "smoke")
-    assert run["algo"] == "sac" and run["steps"] == 300  # the smoke schedule's total_steps
+    run = bench.whole_run("Pendulum-v1", "sac", "smoke", seed=1)
+    assert (run["algo"], run["seed"]) == ("sac", 1)
+    assert run["steps"] == 300  # the smoke schedule's total_steps
     assert 0 < run["minutes"] < 10
+
+
+def test_whole_run_ratios_pair_seeds_and_give_an_interval_from_two():
+    runs = [{"algo": a, "seed": s, "minutes": m} for a, s, m in (
+        ("sac", 0, 1.0), ("fmer", 0, 4.0), ("qvpo", 0, 40.0),
+        ("sac", 1, 2.0), ("fmer", 1, 4.0), ("qvpo", 1, 20.0), ("qvpo", 2, 1.0))]
+    fmer_sac, qvpo_fmer = bench.whole_run_ratios(runs)
+    # geometric means over the paired seeds: √(4 · 2) = 2.83, √(10 · 5) = 7.07
+    assert fmer_sac.startswith("FMER/SAC whole-run wall time: 2.83 [")
+    assert qvpo_fmer.startswith("QVPO/FMER whole-run wall time: 7.07 [")
+    assert qvpo_fmer.endswith("(n = 2 seed(s))")
+    assert bench.whole_run_ratios(runs[:3])[1] == ("QVPO/FMER whole-run wall time: 10.00 "
+                                                   "(n = 1 seed(s))")
 
 
 def test_bad_arguments_are_refused():

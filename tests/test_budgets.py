@@ -50,3 +50,27 @@ def test_groups_name_the_packages_benchmarks():
                              "grid": [{"benchmarks": "atari", "variants": ["sac"]}]}}}
     with pytest.raises(ConfigError, match="atari"):
         budgets.check(bad, "b")
+
+
+def test_blocks_of_a_named_target_are_not_the_grids():
+    # mini's QVPO runs belong to `snakemake qvpo`, not to the grid `all` trains; paper's are
+    # in its grid, on MuJoCo and FrankaKitchen
+    mini_grid = budgets.runs(CONFIG, "mini")
+    qvpo = budgets.target_runs(CONFIG, "mini", "qvpo")
+    assert not budgets.select(mini_grid, variants=["qvpo"])
+    assert {r.env for r in qvpo} == {"Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "kitchen-1"}
+    assert {r.variant for r in qvpo} == {"qvpo"} and len(qvpo) == 4 * 3
+    assert qvpo[0].config().train.total_steps == 20000  # the budget's schedule
+    paper = budgets.select(budgets.runs(CONFIG, "paper"), variants=["qvpo"])
+    assert {r.env for r in paper} == set(BENCHMARKS) - {"multigoal-2d"}
+    assert budgets.target_runs(CONFIG, "paper", "qvpo") == []
+    # a block's run that the grid also has is the grid's
+    both = {**CONFIG["budgets"]["smoke"],
+            "grid": [*CONFIG["budgets"]["smoke"]["grid"],
+                     {"benchmarks": ["Hopper-v5"], "variants": ["sac", "qvpo"], "target": "qvpo"}]}
+    config = {"budgets": {"b": both}}
+    assert [(r.env, r.variant) for r in budgets.target_runs(config, "b", "qvpo")] == [
+        ("Hopper-v5", "qvpo")]
+    bad = {"budgets": {"b": {**both, "grid": [{**both["grid"][-1], "target": "nosuch"}]}}}
+    with pytest.raises(ConfigError, match="nosuch"):
+        budgets.check(bad, "b")

@@ -29,11 +29,13 @@ SCHEDULE = ["--set", "train.total_steps=900", "--set", "train.learning_starts=20
 # must resume with the update count and the last actor metrics (k = 1 is the same code path)
 CHEAP_FMER = ["--set", "actor.flow_steps=3", "--set", "actor.candidates=4",
               "--set", "actor.update_every=2"]
-ALGOS = ["sac", pytest.param("fmer", marks=pytest.mark.slow)]
+CHEAP_QVPO = ["--set", "qvpo.train_samples=4", "--set", "qvpo.diffusion_steps=3"]
+ALGOS = ["sac", pytest.param("fmer", marks=pytest.mark.slow),
+         pytest.param("qvpo", marks=pytest.mark.slow)]
 
 
 def _args(out: Path, algo: str) -> list[str]:
-    extra = CHEAP_FMER if algo == "fmer" else []
+    extra = {"fmer": CHEAP_FMER, "qvpo": CHEAP_QVPO}.get(algo, [])
     return ["train", "--env", "Pendulum-v1", "--algo", algo, "--seed", "3", "--out", str(out),
             *TINY_NETS, *SCHEDULE, *extra]
 

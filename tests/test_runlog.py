@@ -4,7 +4,7 @@ import json
 import shutil
 
 import pytest
-from conftest import run_fmer
+from conftest import run_fmer, smoke_args
 
 from fmer.cli import main
 from fmer.runlog import EVAL_COLUMNS, RunLogError, load_run, verify_run
@@ -103,6 +103,17 @@ def test_rerun_of_a_run_is_identical_and_an_edited_copy_differs(smoke_run, tmp_p
     err = capsys.readouterr().err
     assert "differs:" in err and "eval.csv: step 150, column return_mean" in err
     assert "'12345.0'" in err
+
+
+def test_rerun_of_a_qvpo_run_is_identical_in_full_and_up_to_a_step(tmp_path, capsys):
+    # QVPO's entropy weight decays over train.total_steps: a rerun cut at --steps 250 keeps the
+    # original's horizon, so its first 250 steps are the original's
+    run = tmp_path / "qvpo"
+    assert main([*smoke_args(run, algo="qvpo"), "--set", "qvpo.train_samples=8",
+                 "--set", "qvpo.diffusion_steps=5"]) == 0
+    assert main(["verify", "--rerun", str(run)]) == 0
+    assert main(["verify", "--rerun", str(run), "--steps", "250"]) == 0
+    assert capsys.readouterr().out.count(f"identical: {run}") == 2
 
 
 def test_compare_logs_names_a_missing_row_and_ignores_timing(smoke_run, tmp_path):

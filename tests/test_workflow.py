@@ -385,8 +385,8 @@ def test_dry_run_of_each_named_target_schedules_only_its_runs(tmp_path):
     mujoco = ["Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Humanoid-v5"]
     expected = {
         "all": grid(None, None),
-        "mujoco": grid(mujoco, budgets.HEAD_TO_HEAD),
-        "kitchen": grid(KITCHEN_BENCHMARKS, budgets.HEAD_TO_HEAD),
+        "mujoco": grid(mujoco, budgets.MAIN),
+        "kitchen": grid(KITCHEN_BENCHMARKS, budgets.MAIN),
         "ablation_tanh": grid(ablation_envs, ("fmer", "fmer-no-tanh")),
         "ablation_ess": grid(ablation_envs, ("fmer", "fmer-no-ess")),
         "ablation_weights": grid(ablation_envs, budgets.WEIGHTING),

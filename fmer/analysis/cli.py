@@ -11,6 +11,7 @@ import importlib
 
 from fmer import budgets, markdown
 from fmer.cli import examples
+from fmer.config import ALGOS
 
 # fmer.analysis.figures.KINDS, named here to keep matplotlib out of start-up (a test checks)
 FIGURE_KINDS = ("curve", "ablation_returns", "ablation_ess", "ablation_tanh",
@@ -29,12 +30,26 @@ def plan_main(args) -> int:
 
     config = budgets.load(args.config)
     names = args.budgets or list(config["budgets"])
-    rows = []
+    rows, per_run = [], []
     for name in names:
-        size = cost.budget_size(budgets.runs(config, name))
-        rows.append((name, size["runs"], f"{size['env_steps']:,}", f"{size['core_hours']:,.1f}"))
+        for label, runs in ((name, budgets.runs(config, name)),
+                            *((f"{name}, target {t}", budgets.target_runs(config, name, t))
+                              for t in budgets.TARGETS)):
+            if not runs:
+                continue
+            size = cost.budget_size(runs)
+            rows.append((label, size["runs"], f"{size['env_steps']:,}",
+                         f"{size['core_hours']:,.1f}"))
+        algos = cost.core_hours_per_run(
+            budgets.runs(config, name)
+            + [r for t in budgets.TARGETS for r in budgets.target_runs(config, name, t)])
+        per_run.append((name, *(f"{algos[a]:,.2f}" if a in algos else "–" for a in ALGOS)))
     print(markdown.table(("budget", "runs", "env steps", "est. core-hours (one laptop core)"),
                          rows))
+    print()
+    print("Mean est. core-hours of one run of each algorithm, on the benchmarks where all of "
+          "them run (grid and targets):")
+    print(markdown.table(("budget", *ALGOS), per_run))
     return 0
 
 

@@ -9,15 +9,18 @@ candidates × candidate states, the entropy term's with its states, and the acto
 spread over ``actor.update_every`` updates. Per benchmark the FMER update is scaled by the
 FMER update times measured side by side (Humanoid's 348-d observation doubles it,
 FrankaKitchen's 59-d one adds 60%). Acting costs one flow sample (~1.5 ms) or one Gaussian
-sample (~0.3 ms) per step. These are estimates to within a factor of about 1.5; a run's own
-train.csv records its real speed.
+sample (~0.3 ms) per step. QVPO (the paper's diffusion baseline, fmer.qvpo) is costed from its
+update time over FMER's as ``fmer bench`` measured them side by side (QVPO_* below). These are
+estimates to within a factor of about 1.5; a run's own train.csv records its real speed.
 """
 
 from __future__ import annotations
 
 import math
+from statistics import mean
 
 from fmer.budgets import Run
+from fmer.config import ALGOS, Config
 from fmer.envs import KITCHEN_BENCHMARKS, KITCHEN_STEPS, MULTIGOAL
 from fmer.multigoal import EPISODE_STEPS
 
@@ -39,7 +42,21 @@ FMER_CANDIDATES_S = 0.1043  # candidates sampled and scored, the CFM loss
 FMER_ENTROPY_S = 0.0418  # the entropy term through the sampler
 REFERENCE_CANDIDATE_ROWS = 16 * 256
 REFERENCE_ENTROPY_STATES = 256
-ACT_S = {"fmer": 0.0015, "sac": 0.0003}
+# QVPO at its authors' settings: ``fmer bench --envs HalfCheetah-v5 kitchen-4 Humanoid-v5
+# --threads 1`` (thread CPU time, updates interleaved round by round in one process; on a
+# loaded 2-core AMD EPYC, 2026-12) measured its update at QVPO_OVER_FMER times FMER's at the
+# defaults on HalfCheetah-sized nets; taken against FMER's reference update above, since a
+# ratio measured side by side carries across machines better than either time. Of the update,
+# QVPO_SAMPLING_SHARE is the actions drawn through the denoising chain (the candidates and the
+# TD target's samples), which grows with (train + target samples) × denoising steps × batch;
+# the rest (the critic's step, the loss on 11 actions per state, the optimiser) is fixed.
+# Per benchmark its update scales by QVPO_SCALE, measured the same way. Acting draws the best
+# of 4 samples through 20 steps: ~4x FMER's flow sample, measured side by side.
+QVPO_OVER_FMER = 14.3  # 95% interval [13.2, 15.5] over 10 rounds; kitchen-4 14.1, Humanoid 14.0
+QVPO_SAMPLING_SHARE = 0.97  # candidates 5,038 ms and TD-target samples 338 of 5,500 by part
+QVPO_REFERENCE_ROWS = (64 + 4) * 20 * 256
+QVPO_SCALE = {"Humanoid-v5": 1.26, **dict.fromkeys(KITCHEN_BENCHMARKS, 1.06)}
+ACT_S = {"fmer": 0.0015, "sac": 0.0003, "qvpo": 0.006}
 STARTUP_S = 5.0
 BASE_MEM_MB = 1000  # python, torch, mujoco; FrankaKitchen peaks near 800 MB
 
@@ -50,7 +67,9 @@ def core_seconds(run: Run) -> float:
     cfg = run.config()
     env_speed, fmer_scale, _, _, episode = SPEEDS[run.env]
     t = cfg.train
-    update = fmer_scale * fmer_update_seconds(cfg) if cfg.algo == "fmer" else SAC_UPDATE_S
+    update = {"fmer": lambda: fmer_scale * fmer_update_seconds(cfg),
+              "qvpo": lambda: QVPO_SCALE.get(run.env, 1.0) * qvpo_update_seconds(cfg),
+              "sac": lambda: SAC_UPDATE_S}[cfg.algo]()
     act = ACT_S[cfg.algo]
     updates = max(0, t.total_steps - max(t.learning_starts, t.batch_size - 1))
     evals = math.ceil(t.total_steps / t.eval_every)
@@ -68,6 +87,26 @@ def fmer_update_seconds(cfg) -> float:
     actor = (FMER_ACTOR_FIXED_S + FMER_CANDIDATES_S * rows / REFERENCE_CANDIDATE_ROWS
              + FMER_ENTROPY_S * states / REFERENCE_ENTROPY_STATES)
     return FMER_CRITIC_S + actor / a.update_every
+
+
+def qvpo_update_seconds(cfg: Config) -> float:
+    """One QVPO update on HalfCheetah-sized nets, from its sample counts (see QVPO_*)."""
+    q = cfg.qvpo
+    rows = (q.train_samples + q.target_samples) * q.diffusion_steps * cfg.train.batch_size
+    at_defaults = QVPO_OVER_FMER * fmer_update_seconds(Config())
+    return at_defaults * (1 - QVPO_SAMPLING_SHARE + QVPO_SAMPLING_SHARE
+                          * rows / QVPO_REFERENCE_ROWS)
+
+
+def core_hours_per_run(runs: list[Run]) -> dict[str, float]:
+    """The mean estimated core-hours of one run of each algorithm (its plain variant: sac,
+    fmer, qvpo) over the benchmarks where every one of them has runs: like for like."""
+    plain = [r for r in runs if r.variant == r.algo and r.algo in ALGOS]
+    algos = sorted({r.algo for r in plain}, key=ALGOS.index)
+    shared = set.intersection(*({r.env for r in plain if r.algo == a} for a in algos)) \
+        if algos else set()
+    return {a: mean(core_seconds(r) for r in plain if r.algo == a and r.env in shared) / 3600
+            for a in algos if shared}
 
 
 def mem_mb(run: Run) -> int:

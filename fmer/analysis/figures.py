@@ -28,7 +28,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from fmer.analysis import coverage, estimates, stats  # noqa: E402
 from fmer.analysis.aggregate import coverage_note, read_completeness, reused_note  # noqa: E402
-from fmer.budgets import HEAD_TO_HEAD  # noqa: E402
+from fmer.budgets import MAIN  # noqa: E402
 from fmer.config import VARIANTS, TemperatureConfig, TrainConfig  # noqa: E402
 from fmer.envs import KITCHEN_BENCHMARKS, KITCHEN_TASKS, MUJOCO_BENCHMARKS  # noqa: E402
 from fmer.multigoal import GOALS  # noqa: E402
@@ -177,7 +177,7 @@ def curve(table, completeness, budget, **_):
     env = completeness["env"].iloc[0]
     metric, label = metric_of(env)
     fig, ax = plt.subplots(figsize=(6.5, 4.8))
-    _lines(ax, table, completeness, metric, HEAD_TO_HEAD)
+    _lines(ax, table, completeness, metric, MAIN)
     _legend_below(ax)
     # the metric's full name is longer than a 4-inch axis: wrap it rather than clip it
     ax.set(title=f"{env}: {budget_line(completeness, budget)}", xlabel=STEPS,
@@ -262,7 +262,7 @@ def kitchen(table, completeness, budget, reported=None, **_):
     marker and its value written, and the paper's success rates (1M steps) stand beside ours
     as marks. Each axis spans its metric's whole range."""
     envs = _envs(completeness, KITCHEN_BENCHMARKS)
-    variants = variants_of(completeness, HEAD_TO_HEAD)
+    variants = variants_of(completeness, MAIN)
     colors = colors_of(variants_of(completeness))
     most = max(len(KITCHEN_TASKS[e]) for e in envs)
     fig, axes = plt.subplots(1, 3, figsize=(15, 5.2))
@@ -330,7 +330,7 @@ def multigoal(table, completeness, budget, samples=None, **_):
     """One panel per (variant, seed): the plane with its goals, and at each sampled state the
     positions one step of each sampled action reaches. Seeds are never pooled, so the spread
     between seeds cannot pass for multimodality within one policy."""
-    variants = variants_of(completeness, HEAD_TO_HEAD)
+    variants = variants_of(completeness, MAIN)
     colors = colors_of(variants_of(completeness))
     seeds = sorted(completeness["seed"].unique())
     if samples is None:
@@ -433,7 +433,7 @@ def iqm(table, completeness, budget, random_scores=None, reported=None, **_):
                  + (f"no paper reference for {', '.join(lacking)}: normalised by the best "
                     f"run seen there instead, and not in the IQM" if lacking
                     else "every task has the paper's reference"), fontsize=10)
-    shown = variants_of(completeness, HEAD_TO_HEAD)
+    shown = variants_of(completeness, MAIN)
     colors = colors_of(variants_of(completeness))
     # the IQM compares only the variants that have runs, on the tasks and seeds all of them have
     compared = [v for v in shown if v in set(runs["variant"])]

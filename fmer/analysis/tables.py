@@ -25,7 +25,7 @@ from fmer.envs import KITCHEN_BENCHMARKS, KITCHEN_TASKS, MUJOCO_BENCHMARKS
 
 # variant, its name on the page, its name in paper/reported.csv (None: the paper has none)
 METHODS = (("fmer", "FMER", "FMER"), ("sac", "SAC", "SAC"),
-           ("sac-fmer-alpha", "SAC at FMER's initial α", None))
+           ("sac-fmer-alpha", "SAC at FMER's initial α", None), ("qvpo", "QVPO", "QVPO"))
 
 
 def _cell(table: pd.DataFrame, metric: str, env: str, variant: str, fmt: str) -> str:

@@ -42,8 +42,20 @@ if BUDGETS_FILE is None:
     raise WorkflowError("the budgets differ from every config file (changed with --config?): "
                         "fmer train reads them from a file, so edit one and pass --configfile")
 
-RUNS = {name: budgets.runs(config, name) for name in config["budgets"]}
-RUN_INDEX = {(r.budget, r.env, r.variant, r.seed): r for rs in RUNS.values() for r in rs}
+# The runs of blocks that belong to a named target (budgets.TARGETS), per budget and target:
+# trained by that target, not by `all`.
+TARGET_RUNS = {name: {t: budgets.target_runs(config, name, t) for t in budgets.TARGETS}
+               for name in config["budgets"]}
+# What `all`, the summary, figures and tables of a budget take: its grid, and the runs of its
+# targets that are complete (RUN/meta.json appears only then), so that those are shown once
+# there and never trained by `all`.
+RUNS = {name: budgets.runs(config, name)
+        + [r for rs in TARGET_RUNS[name].values() for r in rs
+           if os.path.exists(f"{r.path}/meta.json")]
+        for name in config["budgets"]}
+RUN_INDEX = {(r.budget, r.env, r.variant, r.seed): r
+             for rs in [*RUNS.values(), *(rs for t in TARGET_RUNS.values() for rs in t.values())]
+             for r in rs}
 RANDOM_SCORES = "results/random_scores.csv"
 REPORTED = os.path.join(workflow.basedir, "..", "paper", "reported.csv")
 
@@ -136,7 +148,7 @@ def cell_args(budget, runs):
 # --- the figures of a budget: name -> (runs it shows, extra inputs) --------------------------
 def figures_of(budget):
     runs = RUNS[budget]
-    base = budgets.HEAD_TO_HEAD  # FMER and both SACs (fmer.analysis.verdicts)
+    base = budgets.MAIN  # FMER, both SACs (fmer.analysis.verdicts) and QVPO
 
     def envs_with(variants):  # the benchmarks where the budget runs any of these variants
         return sorted({r.env for r in runs if r.variant in variants}, key=BENCHMARKS.index)

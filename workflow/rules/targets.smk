@@ -12,6 +12,21 @@ rule kitchen:
         target_figures([*curves(KITCHEN_BENCHMARKS), "kitchen"]),
 
 
+# QVPO, the paper's diffusion baseline: every QVPO run of the budget, the grid's and those of
+# the blocks that belong to this target (mini's: not part of `all`, see config.yaml). The
+# summary, figures and tables show them once complete (`snakemake figures` after this).
+rule qvpo:
+    input:
+        run_files(
+            {
+                r.path: r
+                for r in budgets.select(
+                    [*RUNS[BUDGET], *TARGET_RUNS[BUDGET]["qvpo"]], variants=["qvpo"]
+                )
+            }.values()
+        ),
+
+
 rule ablation_tanh:
     input:
         target_figures(["ablation_tanh"]),
