@@ -329,7 +329,7 @@ def test_verdict_table_on_tiny_real_runs(runs, tmp_path):
     assert multi["verdict"] == verdicts.NOT_TESTABLE  # 300 steps of the paper budget's 20,000
     assert "fmer: seed 0:" in multi["numbers"] and "reach" in multi["numbers"]
     assert "300 steps; the `paper` budget's" in multi["note"]
-    assert df.loc[verdicts.COST_CLAIM, "verdict"] == "cannot tell (no QVPO)"
+    assert df.loc[verdicts.COST_CLAIM, "verdict"].startswith("cannot tell")
     assert df.loc["ESS tuning of τ helps", "verdict"] == "cannot tell (n=0)"
     md, _ = tables.write(estimates.cell_estimates(summary), completeness, pd.DataFrame(
         columns=["table", "benchmark", "setting", "method", "metric", "value"]), "smoke",

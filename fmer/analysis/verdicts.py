@@ -41,7 +41,7 @@ MIN_N = 2  # fewer pairs (or seeds) decide nothing
 SAC = "sac-fmer-alpha"
 SAC_AS_PUBLISHED = "sac"
 # The cost claim [paper, v1 abstract]: "about 7x less training time than QVPO". Its rule is
-# the QVPO baseline's (fmer.analysis.cost_claim, when it exists).
+# the QVPO baseline's (fmer.analysis.cost_claim), applied to fmer bench's side-by-side timing.
 COST_CLAIM = "training takes ~7× less time than QVPO's (v1 abstract)"
 
 RULES = f"""\
@@ -76,10 +76,11 @@ Rules, written before the runs they decide were read (the verdict rules of
   is multimodal, *contradicts* if none is, otherwise *cannot tell*; fewer than {MIN_N} seeds
   decide nothing. `{SAC}` and `{SAC_AS_PUBLISHED}`, at the same entropy target, are shown per
   seed beside.
-- **Cost.** The paper's claim: {COST_CLAIM}; decided by the QVPO baseline's rule, *cannot tell
-  (no QVPO)* until QVPO runs exist. The "10-15% less than efficient variants" of the same
-  sentence names no variant and is not tested. FMER's cost against SAC's is a measurement, not
-  a claim of the paper: shown as an observation.
+- **Cost.** The paper's claim: {COST_CLAIM}; decided by the QVPO baseline's rule
+  (`fmer/analysis/cost_claim.py`) on `fmer bench`'s side-by-side update timing, *cannot tell*
+  until that timing is committed (`paper/performance.csv`). The "10-15% less than efficient
+  variants" of the same sentence names no variant and is not tested. FMER's cost against
+  SAC's is a measurement, not a claim of the paper: shown as an observation.
 """
 
 
@@ -248,9 +249,10 @@ def _cost(estimates) -> list[dict]:
         if seeds:
             ratios.append(f"{env}: {np.exp(np.mean(np.log(fm[seeds] / sa[seeds]))):.1f}× "
                           f"(n={len(seeds)})")
-    return [{"claim": COST_CLAIM, "verdict": f"{CANNOT_TELL} (no QVPO)",
-             "numbers": "no QVPO runs or timings in this package yet",
-             "note": "the rule is the QVPO baseline's"},
+    return [{"claim": COST_CLAIM, "verdict": f"{CANNOT_TELL} (no QVPO timing committed)",
+             "numbers": "QVPO is in the package (--algo qvpo); paper/performance.csv holds no "
+                        "side-by-side QVPO/FMER update timing yet",
+             "note": "rule: fmer/analysis/cost_claim.py"},
             {"claim": "observation, not a claim of the paper: FMER's training time against "
                       "SAC's", "verdict": "—",
              "numbers": "fmer / " + SAC + " wall time to the last evaluation, geometric mean "
