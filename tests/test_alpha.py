@@ -61,7 +61,9 @@ def test_state_dict_keeps_the_agents_checkpoint_keys():
     assert a.value == b.value
 
 
-@pytest.mark.parametrize("algo", ALGOS)
+# QVPO has no entropy coefficient: it keeps entropy up with uniform candidate actions in its
+# weighted loss (docs/QVPO.md), so this holds for the agents that tune alpha.
+@pytest.mark.parametrize("algo", [a for a in ALGOS if a != "qvpo"])
 def test_every_agent_uses_it_from_its_config(algo):
     cfg = make_config("Pendulum-v1", algo, overrides={"alpha.target_entropy": -0.5,
                                                       "actor.hidden": [8], "critic.hidden": [8]})
