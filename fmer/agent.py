@@ -71,6 +71,10 @@ def flow_act(velocity: VelocityField, s: torch.Tensor, steps: int,
     return torch.tanh(flow.euler_sample(velocity, s, z0, steps))
 
 
+def _to(value: float | torch.Tensor, device: torch.device) -> float | torch.Tensor:
+    return value.to(device) if isinstance(value, torch.Tensor) else value
+
+
 class FMER:
     metric_names = (
         "critic_loss", "cfm_loss", "alpha", "alpha_loss", "entropy", "entropy_corrected",
@@ -99,10 +103,10 @@ class FMER:
         self.critic = Critic(obs_dim, box.dim, cfg.critic.hidden, cfg.critic.lr,
                              cfg.critic.polyak, self.device)
         self.alpha = EntropyCoefficient(cfg.alpha, box.dim, self.device)
-        self.tau = cfg.temperature.fixed
+        self.tau: float | torch.Tensor = cfg.temperature.fixed
         self.actor_every = a.update_every
         self.n_updates = 0  # critic updates so far: the actor's turn comes every actor_every
-        self.actor_metrics: dict[str, float] = {}
+        self.actor_metrics: dict[str, float | torch.Tensor] = {}
 
     def _log_pi(self, s: torch.Tensor, z0: torch.Tensor):
         """``flow.log_prob`` of this policy, in env units: the density the agent uses
@@ -127,9 +131,9 @@ class FMER:
         action = flow_act(self.velocity, s, self.steps, deterministic and self.eval_deterministic)
         return action.squeeze(0).cpu().numpy().astype(np.float32)
 
-    def _critic_step(self, batch: Batch, alpha: float) -> float:
+    def _critic_step(self, batch: Batch, alpha: float | torch.Tensor) -> torch.Tensor:
         with record_function("critic_target"), torch.no_grad():
-            if self.entropy_bonus and alpha > 0:
+            if self.entropy_bonus and self.alpha.positive:
                 z0 = torch.randn(batch.next_obs.shape[0], self.act_dim, device=self.device)
                 next_a, next_logp, _ = self._log_pi(batch.next_obs, z0)
                 next_v = (self.critic.min_q(batch.next_obs, next_a, target=True)
@@ -148,15 +152,16 @@ class FMER:
         u = self._sample_latent(s.repeat_interleave(n, dim=0)).view(b, n, self.act_dim)
         return u, self.critic.min_q(s, torch.tanh(u))
 
-    def _temperature(self, q: torch.Tensor) -> float:
+    def _temperature(self, q: torch.Tensor) -> float | torch.Tensor:
         t = self.temperature
         if not t.ess_tuning:
             return t.fixed
         return solve_temperature(q, t.ess_target, t.min, t.max)
 
-    def update(self, batch: Batch) -> dict[str, float]:
+    def update(self, batch: Batch) -> dict[str, float | torch.Tensor]:
         """One critic update; the actor, α and τ on every ``actor.update_every``-th call (the
-        other calls report the last actor update's metrics)."""
+        other calls report the last actor update's metrics). The metrics are tensors on the
+        device (numbers where constant): nothing here waits for the device."""
         alpha = self.alpha.value
         critic_loss = self._critic_step(batch, alpha)
         if self.n_updates % self.actor_every == 0:
@@ -164,7 +169,8 @@ class FMER:
         self.n_updates += 1
         return {"critic_loss": critic_loss, **self.actor_metrics}
 
-    def _actor_step(self, obs: torch.Tensor, alpha: float) -> dict[str, float]:
+    def _actor_step(self, obs: torch.Tensor,
+                    alpha: float | torch.Tensor) -> dict[str, float | torch.Tensor]:
         s_c = obs[: self.candidate_states or None]
         with record_function("candidates"):
             u_c, q_c = self._candidates(s_c)
@@ -176,11 +182,11 @@ class FMER:
         with record_function("entropy"):
             s_e = obs[: self.entropy_batch or None]
             z0 = torch.randn(s_e.shape[0], self.act_dim, device=self.device)
-            with torch.set_grad_enabled(alpha > 0):  # α = 0: measure the entropy only
+            with torch.set_grad_enabled(self.alpha.positive):  # α = 0: the entropy only
                 _, logp, tanh_term = self._log_pi(s_e, z0)
         with record_function("actor_step"):
             self.actor_optim.zero_grad(set_to_none=True)
-            (loss + alpha * logp.mean() if alpha > 0 else loss).backward()
+            (loss + alpha * logp.mean() if self.alpha.positive else loss).backward()
             self.actor_optim.step()
 
         logp = logp.detach()
@@ -188,22 +194,23 @@ class FMER:
             alpha_loss = self.alpha.update(logp)
         self.tau = tau
 
-        # both entropies from the one sample, so the no-tanh ablation's bias shows
-        entropy = -logp.mean().item()
-        tanh_mean = tanh_term.detach().mean().item()
+        # both entropies from the one sample, so the no-tanh ablation's bias shows; in float64,
+        # as the host computed them when it read the means
+        entropy = -logp.mean().double()
+        tanh_mean = tanh_term.detach().mean().double()
         corrected, latent = ((entropy, entropy - tanh_mean) if self.tanh_correction
                              else (entropy + tanh_mean, entropy))
         return {
-            "cfm_loss": loss.item(),
+            "cfm_loss": loss.detach(),
             "alpha": alpha,
             "alpha_loss": alpha_loss,
             "entropy": entropy,
             "entropy_corrected": corrected,
             "entropy_latent": latent,
             "tau": tau,
-            "ess_frac": (ess(w).mean() / self.n_candidates).item(),
-            "q_mean": q_c.mean().item(),
-            "saturation": (torch.tanh(u_c).abs() > SATURATED).float().mean().item(),
+            "ess_frac": ess(w).mean() / self.n_candidates,
+            "q_mean": q_c.mean(),
+            "saturation": (torch.tanh(u_c).abs() > SATURATED).float().mean(),
         }
 
     def state_dict(self) -> dict:
@@ -222,7 +229,9 @@ class FMER:
         self.actor_optim.load_state_dict(state["actor_optim"])
         self.critic.load_state_dict(state["critic"])
         self.alpha.load_state_dict(state)
-        self.tau = state["tau"]
+        self.tau = _to(state["tau"], self.device)
         # checkpoints from before actor.update_every: every update was an actor update
         self.n_updates = state.get("n_updates", 0)
-        self.actor_metrics = dict(state.get("actor_metrics", {}))
+        # numbers in checkpoints saved before the metrics stayed on the device
+        self.actor_metrics = {k: _to(v, self.device)
+                              for k, v in state.get("actor_metrics", {}).items()}

@@ -78,7 +78,9 @@ class Critic:
     def min_q(self, obs: torch.Tensor, act: torch.Tensor, target: bool = False) -> torch.Tensor:
         return (self.target if target else self.q)(obs, act).min(dim=0).values
 
-    def update(self, obs, act, td_target: torch.Tensor) -> float:
+    def update(self, obs, act, td_target: torch.Tensor) -> torch.Tensor:
+        """One Adam step on the TD loss of both heads, then the Polyak step; the loss,
+        detached."""
         loss = ((self.q(obs, act) - td_target.unsqueeze(0)) ** 2).mean(dim=1).sum()
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
@@ -86,7 +88,7 @@ class Critic:
         with torch.no_grad():
             for p, tp in zip(self.q.parameters(), self.target.parameters(), strict=True):
                 tp.lerp_(p, self.polyak)
-        return loss.item()
+        return loss.detach()
 
     def state_dict(self) -> dict:
         return {"q": self.q.state_dict(), "target": self.target.state_dict(),

@@ -93,7 +93,9 @@ class SAC:
         action = gaussian_act(self.actor, s, deterministic, self.box.log_det)
         return action.squeeze(0).cpu().numpy().astype(np.float32)
 
-    def update(self, batch: Batch) -> dict[str, float]:
+    def update(self, batch: Batch) -> dict[str, float | torch.Tensor]:
+        """One critic, actor and α update; the metrics, tensors on the device (numbers where
+        constant): nothing here waits for the device."""
         alpha = self.alpha.value
         with torch.no_grad():
             next_action, next_log_prob = squashed_sample(*self.actor(batch.next_obs),
@@ -115,11 +117,11 @@ class SAC:
         alpha_loss = self.alpha.update(log_prob)
         return {
             "critic_loss": critic_loss,
-            "actor_loss": actor_loss.item(),
+            "actor_loss": actor_loss.detach(),
             "alpha": alpha,
             "alpha_loss": alpha_loss,
-            "entropy": -log_prob.mean().item(),
-            "q_mean": q.mean().item(),
+            "entropy": -log_prob.mean(),
+            "q_mean": q.detach().mean(),
         }
 
     def state_dict(self) -> dict:

@@ -126,6 +126,7 @@ def test_update_reports_every_metric_finite_and_consistent():
     agent = _agent()
     m = agent.update(_batch(3, 1))
     assert list(m) == list(FMER.metric_names)
+    m = {k: float(v) for k, v in m.items()}
     assert all(np.isfinite(v) for v in m.values()), m
     assert m["entropy"] == m["entropy_corrected"]
     # the tanh term Σ log(1 − tanh²u) is ≤ 0, so correcting lowers the entropy
