@@ -76,6 +76,10 @@ def _to(value: float | torch.Tensor, device: torch.device) -> float | torch.Tens
 
 
 class FMER:
+    # The methods that hold an update's tensor work, compiled under train.compile
+    # (fmer.execution); the rest of an update is bookkeeping and optimiser steps.
+    compiled_parts = ("_td_target", "critic.loss", "_candidates", "_weights", "_cfm",
+                      "_entropy")
     metric_names = (
         "critic_loss", "cfm_loss", "alpha", "alpha_loss", "entropy", "entropy_corrected",
         "entropy_latent", "tau", "ess_frac", "q_mean", "saturation",
@@ -131,17 +135,21 @@ class FMER:
         action = flow_act(self.velocity, s, self.steps, deterministic and self.eval_deterministic)
         return action.squeeze(0).cpu().numpy().astype(np.float32)
 
+    @torch.no_grad()
+    def _td_target(self, next_obs: torch.Tensor, rewards: torch.Tensor,
+                   terminated: torch.Tensor, alpha: float | torch.Tensor) -> torch.Tensor:
+        if self.entropy_bonus and self.alpha.positive:
+            z0 = torch.randn(next_obs.shape[0], self.act_dim, device=self.device)
+            next_a, next_logp, _ = self._log_pi(next_obs, z0)
+            next_v = self.critic.min_q(next_obs, next_a, target=True) - alpha * next_logp
+        else:  # the α log π term is zero or switched off: skip the divergence cost
+            next_a = torch.tanh(self._sample_latent(next_obs))
+            next_v = self.critic.min_q(next_obs, next_a, target=True)
+        return rewards + self.gamma * (1.0 - terminated) * next_v
+
     def _critic_step(self, batch: Batch, alpha: float | torch.Tensor) -> torch.Tensor:
-        with record_function("critic_target"), torch.no_grad():
-            if self.entropy_bonus and self.alpha.positive:
-                z0 = torch.randn(batch.next_obs.shape[0], self.act_dim, device=self.device)
-                next_a, next_logp, _ = self._log_pi(batch.next_obs, z0)
-                next_v = (self.critic.min_q(batch.next_obs, next_a, target=True)
-                          - alpha * next_logp)
-            else:  # the α log π term is zero or switched off: skip the divergence cost
-                next_a = torch.tanh(self._sample_latent(batch.next_obs))
-                next_v = self.critic.min_q(batch.next_obs, next_a, target=True)
-            td_target = batch.rewards + self.gamma * (1.0 - batch.terminated) * next_v
+        with record_function("critic_target"):
+            td_target = self._td_target(batch.next_obs, batch.rewards, batch.terminated, alpha)
         with record_function("critic_step"):
             return self.critic.update(batch.obs, batch.actions, td_target)
 
@@ -151,6 +159,21 @@ class FMER:
         b, n = s.shape[0], self.n_candidates
         u = self._sample_latent(s.repeat_interleave(n, dim=0)).view(b, n, self.act_dim)
         return u, self.critic.min_q(s, torch.tanh(u))
+
+    def _weights(self, q: torch.Tensor) -> tuple[float | torch.Tensor, torch.Tensor]:
+        """τ and the candidates' weights, (B, N)."""
+        tau = self._temperature(q)
+        return tau, candidate_weights(q, tau, self.weighting)
+
+    def _cfm(self, s: torch.Tensor, u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return cfm_loss(self.velocity, s, u, w)
+
+    def _entropy(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """log π and the tanh term of one action per state; differentiable unless α = 0."""
+        z0 = torch.randn(s.shape[0], self.act_dim, device=self.device)
+        with torch.set_grad_enabled(self.alpha.positive):  # α = 0: measure the entropy only
+            _, logp, tanh_term = self._log_pi(s, z0)
+        return logp, tanh_term
 
     def _temperature(self, q: torch.Tensor) -> float | torch.Tensor:
         t = self.temperature
@@ -175,15 +198,11 @@ class FMER:
         with record_function("candidates"):
             u_c, q_c = self._candidates(s_c)
         with record_function("temperature"):
-            tau = self._temperature(q_c)
-            w = candidate_weights(q_c, tau, self.weighting)
+            tau, w = self._weights(q_c)
         with record_function("cfm"):
-            loss = cfm_loss(self.velocity, s_c, u_c, w)
+            loss = self._cfm(s_c, u_c, w)
         with record_function("entropy"):
-            s_e = obs[: self.entropy_batch or None]
-            z0 = torch.randn(s_e.shape[0], self.act_dim, device=self.device)
-            with torch.set_grad_enabled(self.alpha.positive):  # α = 0: the entropy only
-                _, logp, tanh_term = self._log_pi(s_e, z0)
+            logp, tanh_term = self._entropy(obs[: self.entropy_batch or None])
         with record_function("actor_step"):
             self.actor_optim.zero_grad(set_to_none=True)
             (loss + alpha * logp.mean() if self.alpha.positive else loss).backward()

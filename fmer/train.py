@@ -28,7 +28,9 @@ overrides OMP_NUM_THREADS for torch. Runs scale by running several processes, no
 Device: ``train.device`` (``--device``) puts the agent on the CPU, a CUDA GPU, or the GPU when
 there is one (fmer.device); ``cuda`` without a GPU stops before anything is written. The
 determinism above is the CPU's; what holds on a GPU is in fmer.device. A checkpoint resumes
-on either device, and meta.json records each session's device.
+on either device, and meta.json records each session's device. How the update runs
+(``train.compile``, ``train.precision``: fmer.execution) is recorded beside it, as
+``execution``; a run may resume compiled or not, never in another precision.
 
 Resumption (see fmer.checkpoint): every ``train.checkpoint_every`` steps, and on SIGTERM/SIGINT,
 the loop saves agent, optimisers, RNG states, counters, the replay rows, the interval metric
@@ -67,7 +69,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fmer import budgets
+from fmer import budgets, execution
 from fmer.buffer import ReplayBuffer
 from fmer.checkpoint import Checkpointer, CheckpointError
 from fmer.config import (
@@ -130,7 +132,12 @@ class TrainInterrupted(RuntimeError):
 
 
 def make_agent(cfg: Config, obs_dim: int, box: ActionBox):
-    """The agent of ``cfg.algo`` on the device ``cfg.train.device`` names."""
+    """The agent of ``cfg.algo`` on the device ``cfg.train.device`` names, its updates run
+    as ``train.compile`` and ``train.precision`` say (fmer.execution)."""
+    return execution.apply(_build_agent(cfg, obs_dim, box), cfg.train)
+
+
+def _build_agent(cfg: Config, obs_dim: int, box: ActionBox):
     device = resolve_device(cfg.train.device)
     if cfg.algo == "sac":
         from fmer.sac import SAC
@@ -535,11 +542,12 @@ def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
                 "config": cfg.to_dict(), "variant": variant or cfg.algo, "budget": budget,
                 "seed": cfg.seed, "env": cfg.env, "algo": cfg.algo, "versions": _versions(),
                 "git": _git_state(), "host": socket.gethostname(), "device": describe(device),
-                "started": _now(), "resumes": [],
+                "execution": execution.describe(cfg.train), "started": _now(), "resumes": [],
             }
         else:
             meta["resumes"].append({"step": trainer.step, "time": _now(),
-                                    "host": socket.gethostname(), "device": describe(device)})
+                                    "host": socket.gethostname(), "device": describe(device),
+                                    "execution": execution.describe(cfg.train)})
         # pid: `fmer status` tells a live run from a killed one (on the same host)
         meta.update(status="running", ended=None, error=None, interrupted=False, sha256=None,
                     pid=os.getpid())

@@ -26,7 +26,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from fmer.bench import random_batch
-from fmer.buffer import ReplayBuffer
+from fmer.buffer import FIELDS, ReplayBuffer, Staging
 from fmer.cli import main
 from fmer.config import ConfigError, make_config
 from fmer.device import float_fingerprint, resolve_device
@@ -180,6 +180,38 @@ def test_the_buffer_hands_its_batch_to_the_device():
     batch = buf.sample(4, np.random.default_rng(0), "meta")
     assert _device_types(vars(batch).values()) == {"meta"}
     assert buf.data["obs"].shape == (8, OBS)  # the ring itself stays in host memory
+
+
+def _filled(capacity: int) -> ReplayBuffer:
+    buf = ReplayBuffer(OBS, ACT, capacity=capacity)
+    rng = np.random.default_rng(1)
+    for _ in range(capacity):
+        buf.add(rng.normal(size=OBS), rng.uniform(-1, 1, ACT), rng.normal(), rng.normal(size=OBS),
+                bool(rng.integers(2)))
+    return buf
+
+
+def test_a_staged_batch_is_the_sampled_rows_in_one_block():
+    """The GPU's staging (pinned there; not on a CPU-only machine): every field is exactly the
+    rows sampled, a contiguous view of one flat block, so one transfer moves the batch."""
+    buf = _filled(32)
+    idx = np.random.default_rng(0).integers(0, 32, size=16)
+    staging = Staging(buf.data, 16, pinned=False)
+    batch = staging.split(staging.gather(buf.data, idx))
+    for k in FIELDS:
+        field = getattr(batch, k)
+        assert field.is_contiguous() and np.array_equal(field.numpy(), buf.data[k][idx]), k
+    assert len({getattr(batch, k).untyped_storage().data_ptr() for k in FIELDS}) == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_on_a_gpu_the_batch_is_the_one_the_cpu_gets():
+    buf = _filled(64)
+    for _ in range(3):  # both pinned blocks, and one of them again
+        on_cpu = buf.sample(16, np.random.default_rng(5), "cpu")
+        on_gpu = buf.sample(16, np.random.default_rng(5), "cuda")
+        for k in FIELDS:
+            assert torch.equal(getattr(on_gpu, k).cpu(), getattr(on_cpu, k)), k
 
 
 def test_cpu_and_auto_without_a_gpu_resolve_to_the_cpu(monkeypatch):
