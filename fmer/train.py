@@ -131,10 +131,11 @@ class TrainInterrupted(RuntimeError):
         self.signum, self.step = signum, step
 
 
-def make_agent(cfg: Config, obs_dim: int, box: ActionBox):
+def make_agent(cfg: Config, obs_dim: int, box: ActionBox, compile_mode: str | None = None):
     """The agent of ``cfg.algo`` on the device ``cfg.train.device`` names, its updates run
-    as ``train.compile`` and ``train.precision`` say (fmer.execution)."""
-    return execution.apply(_build_agent(cfg, obs_dim, box), cfg.train)
+    as ``train.compile`` and ``train.precision`` say (fmer.execution; ``compile_mode``: by
+    default the device's)."""
+    return execution.apply(_build_agent(cfg, obs_dim, box), cfg.train, compile_mode)
 
 
 def _build_agent(cfg: Config, obs_dim: int, box: ActionBox):
