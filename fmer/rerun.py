@@ -11,6 +11,10 @@ the one that made it, and a difference here would say nothing about the code. A 
 before fingerprints were recorded is retrained, and a difference says that it may be the
 machine's.
 
+The config carries how the run's updates ran (``train.compile``, ``train.precision``:
+fmer.execution), so the rerun runs them the same way; compiled code repeats its bits on the
+same machine and library versions as eager code does (tests/test_execution.py).
+
 ``--steps N`` trains only up to step N (``train.total_steps`` = N; the eval, log and checkpoint
 cadences and the replay buffer's size stay the original's, so the steps before N see the same
 computation) and compares the rows with step <= N; a row at step N that only one side has (the

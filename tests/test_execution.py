@@ -15,11 +15,12 @@ from fmer.rerun import compare_logs, rerun
 from fmer.train import train
 from fmer.velocity import VelocityField
 
-# 20 updates (steps 201..220) of a tiny FMER on Pendulum, logged every 5
+# 20 updates (steps 201..220) of a tiny FMER on Pendulum, logged every 5; 2 Euler steps, so
+# that compiling its graphs (each step unrolled) takes less of the suite's time
 SHORT = {"train.total_steps": 220, "train.learning_starts": 200, "train.eval_every": 220,
          "train.eval_episodes": 1, "train.log_every": 5, "train.batch_size": 32,
          "train.checkpoint_every": 1000, "actor.hidden": [32, 32], "critic.hidden": [32, 32],
-         "actor.candidates": 4}
+         "actor.candidates": 4, "actor.flow_steps": 2}
 # Compiled parts sum and multiply in other orders than eager ones: after 20 updates the logged
 # means agree to this relative tolerance (measured: ~1e-6; differences grow with updates).
 COMPILED_RTOL = 1e-3
