@@ -29,12 +29,13 @@ export PYTHONPATH=$REPO${PYTHONPATH:+:$PYTHONPATH}
 export OMP_NUM_THREADS=1
 fmer() { "$PY" -m fmer "$@"; }
 section() { printf '\n## %s\n\n' "$1" >> "$REPORT"; echo "== $1" >&2; }
-fenced() { { echo '```'; cat; echo '```'; } >> "$REPORT"; }
+fenced() { { echo '```'; sed -e '$a\'; echo '```'; } >> "$REPORT"; }
 step() {  # step SECONDS COMMAND...: run it, its output into the report, say if it failed
   local limit=$1; shift
   timeout "$limit" "$@" 2>&1 | tail -n 60 | fenced
   local rc=${PIPESTATUS[0]}
-  if [ "$rc" -ne 0 ]; then echo "(exit $rc${rc/124/, over its ${limit} s})" >> "$REPORT"; fi
+  if [ "$rc" -eq 124 ]; then echo "(stopped: over its ${limit} s)" >> "$REPORT"
+  elif [ "$rc" -ne 0 ]; then echo "(failed: exit $rc)" >> "$REPORT"; fi
 }
 
 {
@@ -57,6 +58,11 @@ for name in ("numpy", "mujoco", "gymnasium", "gymnasium_robotics"):
 from fmer.execution import bf16_matrix_units
 print("bf16 matrix units:", bf16_matrix_units(torch.device("cuda")))
 PY
+if ! "$PY" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
+  echo "No GPU visible to this torch: stopped." >> "$REPORT"
+  echo "no GPU visible to $PY's torch: stopped (report: $REPORT)" >&2
+  exit 1
+fi
 command -v nvidia-smi > /dev/null && step 30 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 
 section "Device tests (tests/test_device.py)"
