@@ -22,7 +22,7 @@ SHORT = {"train.total_steps": 220, "train.learning_starts": 200, "train.eval_eve
          "train.checkpoint_every": 1000, "actor.hidden": [32, 32], "critic.hidden": [32, 32],
          "actor.candidates": 4, "actor.flow_steps": 2}
 # Compiled parts sum and multiply in other orders than eager ones: after 20 updates the logged
-# means agree to this relative tolerance (measured: ~1e-6; differences grow with updates).
+# means agree to this relative tolerance (measured: 1e-7 to 1e-6; differences grow with updates).
 COMPILED_RTOL = 1e-3
 # bf16 matmuls (8-bit mantissa) in a 2x256 field, 10 Euler steps, 6-D actions: log-densities
 # within this many nats of float32's at every state (measured: 0.002 at initialisation, 0.016
@@ -36,7 +36,10 @@ def _numbers(run, name="train.csv"):
 
 
 @pytest.mark.slow
-def test_compiled_and_eager_agree_and_a_compiled_run_is_replayed(tmp_path):
+def test_compiled_and_eager_agree_over_a_short_run(tmp_path):
+    """One compile (FMER's six parts and their backward passes): ~1-2 min on a free core. That
+    a compiled run reruns bit for bit (``rerun``) was checked once, not here: a second
+    compile costs as much again."""
     eager = train(make_config("Pendulum-v1", "fmer", 0, overrides=SHORT), tmp_path / "eager")
     cfg = make_config("Pendulum-v1", "fmer", 0, overrides={**SHORT, "train.compile": True})
     compiled = train(cfg, tmp_path / "compiled")
@@ -50,8 +53,6 @@ def test_compiled_and_eager_agree_and_a_compiled_run_is_replayed(tmp_path):
         assert row_a.keys() == row_b.keys()
         for key in row_a:
             assert row_b[key] == pytest.approx(row_a[key], rel=COMPILED_RTOL, abs=1e-6), key
-    # fmer verify --rerun trains it compiled again, and compiled code repeats its bits
-    assert rerun(compiled) is None
 
 
 def test_bf16_log_densities_stay_within_a_tolerance_of_float32():
