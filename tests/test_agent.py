@@ -225,7 +225,9 @@ def test_fmer_learns_pendulum(tmp_path, precision, seed):
     # with this test's evaluations every 1k -187/-205/-131/-290 at 5k/6k/7k/8k. Under yet
     # another rounding (MKL_CBWR=COMPATIBLE), seeds 0/1/2 at 5k/6k/7k/8k: -1029/-204/-129/-104,
     # -191/-102/-168/-76, -521/-149/-194/-186; random: -1277/-1076/-1177.
-    # train.precision=bfloat16 (fmer.execution), seeds 0/1/2 at 5k/6k/7k/8k: BF16_RESULTS.
+    # train.precision=bfloat16 (fmer.execution) runs only where bf16 matmuls are native (AMX,
+    # AVX-512-BF16): emulated, this config's FMER update took 197 ms against float32's 51 (AVX2
+    # EPYC), too slow for the suite. Its seeds 0/1/2 are not yet checked on such a machine.
     cfg = make_config("Pendulum-v1", "fmer", seed, overrides={
         "train.precision": precision,
         "train.total_steps": 8000, "train.learning_starts": 1000, "train.eval_every": 1000,
