@@ -71,7 +71,15 @@ def flow_act(velocity: VelocityField, s: torch.Tensor, steps: int,
     return torch.tanh(flow.euler_sample(velocity, s, z0, steps))
 
 
+def _to(value: float | torch.Tensor, device: torch.device) -> float | torch.Tensor:
+    return value.to(device) if isinstance(value, torch.Tensor) else value
+
+
 class FMER:
+    # The methods that hold an update's tensor work, compiled under train.compile
+    # (fmer.execution); the rest of an update is bookkeeping and optimiser steps.
+    compiled_parts = ("_td_target", "critic.loss", "_candidates", "_weights", "_cfm",
+                      "_entropy")
     metric_names = (
         "critic_loss", "cfm_loss", "alpha", "alpha_loss", "entropy", "entropy_corrected",
         "entropy_latent", "tau", "ess_frac", "q_mean", "saturation",
@@ -99,10 +107,10 @@ class FMER:
         self.critic = Critic(obs_dim, box.dim, cfg.critic.hidden, cfg.critic.lr,
                              cfg.critic.polyak, self.device)
         self.alpha = EntropyCoefficient(cfg.alpha, box.dim, self.device)
-        self.tau = cfg.temperature.fixed
+        self.tau: float | torch.Tensor = cfg.temperature.fixed
         self.actor_every = a.update_every
         self.n_updates = 0  # critic updates so far: the actor's turn comes every actor_every
-        self.actor_metrics: dict[str, float] = {}
+        self.actor_metrics: dict[str, float | torch.Tensor] = {}
 
     def _log_pi(self, s: torch.Tensor, z0: torch.Tensor):
         """``flow.log_prob`` of this policy, in env units: the density the agent uses
@@ -127,17 +135,21 @@ class FMER:
         action = flow_act(self.velocity, s, self.steps, deterministic and self.eval_deterministic)
         return action.squeeze(0).cpu().numpy().astype(np.float32)
 
-    def _critic_step(self, batch: Batch, alpha: float) -> float:
-        with record_function("critic_target"), torch.no_grad():
-            if self.entropy_bonus and alpha > 0:
-                z0 = torch.randn(batch.next_obs.shape[0], self.act_dim, device=self.device)
-                next_a, next_logp, _ = self._log_pi(batch.next_obs, z0)
-                next_v = (self.critic.min_q(batch.next_obs, next_a, target=True)
-                          - alpha * next_logp)
-            else:  # the α log π term is zero or switched off: skip the divergence cost
-                next_a = torch.tanh(self._sample_latent(batch.next_obs))
-                next_v = self.critic.min_q(batch.next_obs, next_a, target=True)
-            td_target = batch.rewards + self.gamma * (1.0 - batch.terminated) * next_v
+    @torch.no_grad()
+    def _td_target(self, next_obs: torch.Tensor, rewards: torch.Tensor,
+                   terminated: torch.Tensor, alpha: float | torch.Tensor) -> torch.Tensor:
+        if self.entropy_bonus and self.alpha.positive:
+            z0 = torch.randn(next_obs.shape[0], self.act_dim, device=self.device)
+            next_a, next_logp, _ = self._log_pi(next_obs, z0)
+            next_v = self.critic.min_q(next_obs, next_a, target=True) - alpha * next_logp
+        else:  # the α log π term is zero or switched off: skip the divergence cost
+            next_a = torch.tanh(self._sample_latent(next_obs))
+            next_v = self.critic.min_q(next_obs, next_a, target=True)
+        return rewards + self.gamma * (1.0 - terminated) * next_v
+
+    def _critic_step(self, batch: Batch, alpha: float | torch.Tensor) -> torch.Tensor:
+        with record_function("critic_target"):
+            td_target = self._td_target(batch.next_obs, batch.rewards, batch.terminated, alpha)
         with record_function("critic_step"):
             return self.critic.update(batch.obs, batch.actions, td_target)
 
@@ -148,15 +160,31 @@ class FMER:
         u = self._sample_latent(s.repeat_interleave(n, dim=0)).view(b, n, self.act_dim)
         return u, self.critic.min_q(s, torch.tanh(u))
 
-    def _temperature(self, q: torch.Tensor) -> float:
+    def _weights(self, q: torch.Tensor) -> tuple[float | torch.Tensor, torch.Tensor]:
+        """τ and the candidates' weights, (B, N)."""
+        tau = self._temperature(q)
+        return tau, candidate_weights(q, tau, self.weighting)
+
+    def _cfm(self, s: torch.Tensor, u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return cfm_loss(self.velocity, s, u, w)
+
+    def _entropy(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """log π and the tanh term of one action per state; differentiable unless α = 0."""
+        z0 = torch.randn(s.shape[0], self.act_dim, device=self.device)
+        with torch.set_grad_enabled(self.alpha.positive):  # α = 0: measure the entropy only
+            _, logp, tanh_term = self._log_pi(s, z0)
+        return logp, tanh_term
+
+    def _temperature(self, q: torch.Tensor) -> float | torch.Tensor:
         t = self.temperature
         if not t.ess_tuning:
             return t.fixed
         return solve_temperature(q, t.ess_target, t.min, t.max)
 
-    def update(self, batch: Batch) -> dict[str, float]:
+    def update(self, batch: Batch) -> dict[str, float | torch.Tensor]:
         """One critic update; the actor, α and τ on every ``actor.update_every``-th call (the
-        other calls report the last actor update's metrics)."""
+        other calls report the last actor update's metrics). The metrics are tensors on the
+        device (numbers where constant): nothing here waits for the device."""
         alpha = self.alpha.value
         critic_loss = self._critic_step(batch, alpha)
         if self.n_updates % self.actor_every == 0:
@@ -164,23 +192,20 @@ class FMER:
         self.n_updates += 1
         return {"critic_loss": critic_loss, **self.actor_metrics}
 
-    def _actor_step(self, obs: torch.Tensor, alpha: float) -> dict[str, float]:
+    def _actor_step(self, obs: torch.Tensor,
+                    alpha: float | torch.Tensor) -> dict[str, float | torch.Tensor]:
         s_c = obs[: self.candidate_states or None]
         with record_function("candidates"):
             u_c, q_c = self._candidates(s_c)
         with record_function("temperature"):
-            tau = self._temperature(q_c)
-            w = candidate_weights(q_c, tau, self.weighting)
+            tau, w = self._weights(q_c)
         with record_function("cfm"):
-            loss = cfm_loss(self.velocity, s_c, u_c, w)
+            loss = self._cfm(s_c, u_c, w)
         with record_function("entropy"):
-            s_e = obs[: self.entropy_batch or None]
-            z0 = torch.randn(s_e.shape[0], self.act_dim, device=self.device)
-            with torch.set_grad_enabled(alpha > 0):  # α = 0: measure the entropy only
-                _, logp, tanh_term = self._log_pi(s_e, z0)
+            logp, tanh_term = self._entropy(obs[: self.entropy_batch or None])
         with record_function("actor_step"):
             self.actor_optim.zero_grad(set_to_none=True)
-            (loss + alpha * logp.mean() if alpha > 0 else loss).backward()
+            (loss + alpha * logp.mean() if self.alpha.positive else loss).backward()
             self.actor_optim.step()
 
         logp = logp.detach()
@@ -188,22 +213,23 @@ class FMER:
             alpha_loss = self.alpha.update(logp)
         self.tau = tau
 
-        # both entropies from the one sample, so the no-tanh ablation's bias shows
-        entropy = -logp.mean().item()
-        tanh_mean = tanh_term.detach().mean().item()
+        # both entropies from the one sample, so the no-tanh ablation's bias shows; in float64,
+        # as the host computed them when it read the means
+        entropy = -logp.mean().double()
+        tanh_mean = tanh_term.detach().mean().double()
         corrected, latent = ((entropy, entropy - tanh_mean) if self.tanh_correction
                              else (entropy + tanh_mean, entropy))
         return {
-            "cfm_loss": loss.item(),
+            "cfm_loss": loss.detach(),
             "alpha": alpha,
             "alpha_loss": alpha_loss,
             "entropy": entropy,
             "entropy_corrected": corrected,
             "entropy_latent": latent,
             "tau": tau,
-            "ess_frac": (ess(w).mean() / self.n_candidates).item(),
-            "q_mean": q_c.mean().item(),
-            "saturation": (torch.tanh(u_c).abs() > SATURATED).float().mean().item(),
+            "ess_frac": ess(w).mean() / self.n_candidates,
+            "q_mean": q_c.mean(),
+            "saturation": (torch.tanh(u_c).abs() > SATURATED).float().mean(),
         }
 
     def state_dict(self) -> dict:
@@ -222,7 +248,9 @@ class FMER:
         self.actor_optim.load_state_dict(state["actor_optim"])
         self.critic.load_state_dict(state["critic"])
         self.alpha.load_state_dict(state)
-        self.tau = state["tau"]
+        self.tau = _to(state["tau"], self.device)
         # checkpoints from before actor.update_every: every update was an actor update
         self.n_updates = state.get("n_updates", 0)
-        self.actor_metrics = dict(state.get("actor_metrics", {}))
+        # numbers in checkpoints saved before the metrics stayed on the device
+        self.actor_metrics = {k: _to(v, self.device)
+                              for k, v in state.get("actor_metrics", {}).items()}

@@ -34,18 +34,26 @@ class EntropyCoefficient:
         self.optim = torch.optim.Adam([self.log_alpha], lr=cfg.lr)
 
     @property
-    def value(self) -> float:
-        return self.fixed if self.fixed is not None else self.log_alpha.exp().item()
+    def value(self) -> float | torch.Tensor:
+        """α: the fixed number, or exp(log α) as a tensor of shape () on the device (reading
+        it does not wait for the device)."""
+        return self.fixed if self.fixed is not None else self.log_alpha.detach().exp()
 
-    def update(self, logp: torch.Tensor) -> float:
-        """One Adam step on ``alpha_loss`` at the batch's log π; the loss (0 when fixed)."""
+    @property
+    def positive(self) -> bool:
+        """Whether α > 0, known without reading the tensor: tuned α = exp(log α) is."""
+        return self.fixed is None or self.fixed > 0
+
+    def update(self, logp: torch.Tensor) -> float | torch.Tensor:
+        """One Adam step on ``alpha_loss`` at the batch's log π; the loss, detached (0.0 when
+        fixed)."""
         if self.fixed is not None:
             return 0.0
         loss = alpha_loss(self.log_alpha, logp, self.target_entropy)
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
         self.optim.step()
-        return loss.item()
+        return loss.detach()
 
     # the agents' checkpoint keys since before this class existed: old checkpoints still load
     def state_dict(self) -> dict:

@@ -50,6 +50,7 @@ from fmer.buffer import Batch
 from fmer.config import DEVICES, ConfigError, make_config, parse_overrides
 from fmer.device import resolve_device
 from fmer.envs import make_env
+from fmer.execution import bf16_matrix_units
 from fmer.markdown import table as markdown_table
 from fmer.nets import ActionBox
 from fmer.train import make_agent
@@ -60,6 +61,16 @@ MATMUL_N = 1024
 CSV_COLUMNS = ("env", "obs_dim", "act_dim", "threads", "setting", "item", "reps", "ms",
                "clock", "wall_ms", "gflop", "gflop_per_s", "ratio", "ratio_low", "ratio_high")
 DEFAULTS = "defaults"  # the ``setting`` of rows measured at the package defaults (+ --set)
+# How the updates run besides eager float32 (fmer.execution): ``--execution`` names; each is
+# config overrides and a compile mode. Their rows' ``setting`` is the name; a compiled one
+# also has ``sac_compile`` / ``fmer_compile`` rows: the wall time of the first call, which
+# compiles.
+EXECUTIONS: dict[str, tuple[dict, str | None]] = {
+    "compiled": ({"train.compile": True}, "default"),
+    "cuda-graphs": ({"train.compile": True}, "reduce-overhead"),
+    "bfloat16": ({"train.precision": "bfloat16"}, None),
+    "compiled-bfloat16": ({"train.compile": True, "train.precision": "bfloat16"}, "default"),
+}
 HEADLINE = "FMER/SAC update time ratio"
 QVPO_HEADLINE = "QVPO/FMER update time ratio"
 QVPO_RATIO = "qvpo_over_fmer"  # the item of the rows that hold that ratio and its interval
@@ -188,11 +199,13 @@ def paired_ratio(num: Timing, den: Timing) -> tuple[float, float, float]:
 def bench(envs: Iterable[str] = DEFAULT_ENVS, threads: Iterable[int] = DEFAULT_THREADS,
           reps: int = 10, warmup: int = 3, env_steps: int = 1000, batch_size: int = 256,
           overrides: dict | None = None, seed: int = 0,
-          settings: dict[str, dict] | None = None, device: str = "cpu") -> list[dict]:
+          settings: dict[str, dict] | None = None, device: str = "cpu",
+          executions: Iterable[str] = ()) -> list[dict]:
     """Long-format rows (``CSV_COLUMNS``): per thread count the matmul rate, per env and thread
     count the raw env step, SAC, FMER and QVPO updates and QVPO's over FMER's; then, on the
     first env and the fewest threads, the SAC and FMER updates under each named setting
-    (overrides on top of ``overrides``). The agents and the matmul run on ``device``.
+    (overrides on top of ``overrides``) and each named execution (``EXECUTIONS``). The agents
+    and the matmul run on ``device``.
     Restores torch's thread count."""
     envs, threads = list(envs), sorted(set(threads))
     if not envs or not threads or min(threads) < 1:
@@ -223,6 +236,11 @@ def bench(envs: Iterable[str] = DEFAULT_ENVS, threads: Iterable[int] = DEFAULT_T
                     rows += _bench_updates(envs[0], obs_dim, box, n, reps, warmup, batch_size,
                                            {**overrides, **extra}, seed, dev, setting,
                                            algos=("sac", "fmer"))
+                for name in executions:
+                    extra, mode = EXECUTIONS[name]
+                    rows += _bench_updates(envs[0], obs_dim, box, n, reps, warmup, batch_size,
+                                           {**overrides, **extra}, seed, dev, name,
+                                           algos=("sac", "fmer"), mode=mode)
     finally:
         torch.set_num_threads(before)
     return rows
@@ -275,7 +293,8 @@ def update_parts(update: Callable[[], object], reps: int, threads: int,
 
 
 def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overrides, seed,
-                   device: torch.device = CPU, setting=DEFAULTS, algos=("sac", "fmer", "qvpo")):
+                   device: torch.device = CPU, setting=DEFAULTS, algos=("sac", "fmer", "qvpo"),
+                   mode: str | None = None):
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     batch = Batch(**{k: v.to(device) for k, v in
@@ -284,7 +303,7 @@ def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overri
     for algo in algos:
         cfg = make_config(name, algo, seed, overrides={**overrides,
                                                        "train.batch_size": batch_size})
-        agents[algo] = make_agent(cfg, obs_dim, box)
+        agents[algo] = make_agent(cfg, obs_dim, box, compile_mode=mode)
     # FMER is timed and counted over a cycle of actor.update_every updates, per update: the
     # delayed actor's cost is spread over the updates that skip it, as in a run.
     cycles = {a: agents[a].actor_every if a == "fmer" else 1 for a in agents}
@@ -292,13 +311,24 @@ def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overri
     def cycle(algo):
         return lambda: [agents[algo].update(batch) for _ in range(cycles[algo])]
 
-    flops = {algo: count_flops(cycle(algo)) / 1e9 / k for algo, k in cycles.items()}
+    rows = []
+    if setting in EXECUTIONS:  # the same FLOPs as eager float32: counted there
+        flops = dict.fromkeys(cycles)
+        if cfg.train.compile:  # the first call compiles: its wall time
+            for algo in agents:
+                t0 = time.perf_counter()
+                cycle(algo)()
+                first = (time.perf_counter() - t0) * 1e3
+                rows.append(_row(name, obs_dim, box.dim, threads, f"{algo}_compile",
+                                 Timing(first, first, "wall", 1), None, setting))
+    else:
+        flops = {algo: count_flops(cycle(algo)) / 1e9 / k for algo, k in cycles.items()}
     timings = {algo: Timing(t.ms / cycles[algo], t.wall_ms / cycles[algo], t.clock, t.reps,
                             tuple(x / cycles[algo] for x in t.samples))
                for algo, t in interleaved({a: cycle(a) for a in agents}, reps, warmup,
                                           threads, device).items()}
-    rows = [_row(name, obs_dim, box.dim, threads, f"{algo}_update", timings[algo], flops[algo],
-                 setting) for algo in agents]
+    rows += [_row(name, obs_dim, box.dim, threads, f"{algo}_update", timings[algo],
+                  flops[algo], setting) for algo in agents]
     if "qvpo" in agents:
         ratio = _row(name, obs_dim, box.dim, threads, QVPO_RATIO, timings["qvpo"], None, setting)
         ratio.update(ms=None, wall_ms=None, **dict(zip(
@@ -362,7 +392,38 @@ def summary(rows: list[dict]) -> list[dict]:
 def settings_summary(rows: list[dict]) -> list[dict]:
     """One wide record per named setting (first env, fewest threads)."""
     return [_record(rows, r["env"], r["threads"], r["setting"]) for r in rows
-            if r["setting"] != DEFAULTS and r["item"] == "fmer_update"]
+            if r["setting"] not in (DEFAULTS, *EXECUTIONS) and r["item"] == "fmer_update"]
+
+
+def execution_note(device: str) -> str:
+    """Where bf16 matmuls run natively here, as the execution table's caption says."""
+    units = bf16_matrix_units(resolve_device(device))
+    return (f"bf16 matrix units: {units}" if units else
+            "no bf16 matrix units: bf16 matmuls are emulated")
+
+
+def execution_summary(rows: list[dict]) -> list[dict]:
+    """Eager float32 and each benched execution (first env, fewest threads): the update
+    times, FMER's against eager's, and for a compiled one the first call's wall time and the
+    updates after which a compiled FMER has paid for it (None: it does not pay)."""
+    runs = [r for r in rows if r["item"] == "fmer_update" and r["setting"] in EXECUTIONS]
+    if not runs:
+        return []
+    env, n = runs[0]["env"], runs[0]["threads"]
+    eager = lookup(rows, env, n, "fmer_update")["ms"]
+    out = []
+    for setting in (DEFAULTS, *(r["setting"] for r in runs)):
+        sac, fmer = (lookup(rows, env, n, f"{a}_update", setting)["ms"] for a in ("sac", "fmer"))
+        compile_s = {a: (r["wall_ms"] / 1e3 if r else None) for a, r in
+                     ((a, lookup(rows, env, n, f"{a}_compile", setting)) for a in ("sac", "fmer"))}
+        saved = eager - fmer
+        payback = (compile_s["fmer"] * 1e3 / saved if compile_s["fmer"] and saved > 0
+                   else None)
+        out.append({"setting": "eager float32" if setting == DEFAULTS else setting,
+                    "sac_ms": sac, "fmer_ms": fmer, "ratio": fmer / sac,
+                    "vs_eager": fmer / eager, "sac_compile_s": compile_s["sac"],
+                    "fmer_compile_s": compile_s["fmer"], "payback": payback})
+    return out
 
 
 def parts_summary(rows: list[dict], algo: str = "fmer") -> list[dict]:
@@ -409,11 +470,19 @@ QVPO_PART_COLUMNS = (("env", "env", "{}"), ("threads", "threads", "{}"),
                      *((p.replace("_", " "), p, "{:.0f}") for p in (*QVPO_PARTS, "rest")))
 WHOLE_RUN_COLUMNS = (("algo", "algo", "{}"), ("seed", "seed", "{}"),
                      ("env steps", "steps", "{:,}"), ("wall time (min)", "minutes", "{:.1f}"))
+EXECUTION_COLUMNS = (
+    ("execution", "setting", "{}"), ("SAC ms", "sac_ms", "{:.1f}"),
+    ("FMER ms", "fmer_ms", "{:.1f}"), ("FMER/SAC", "ratio", "{:.2f}"),
+    ("FMER / eager", "vs_eager", "{:.2f}"), ("SAC compile s", "sac_compile_s", "{:.0f}"),
+    ("FMER compile s", "fmer_compile_s", "{:.0f}"),
+    ("FMER pays back after (updates)", "payback", "{:,.0f}"),
+)
 
 
 def format_table(records: list[dict], columns=TABLE_COLUMNS, markdown: bool = False) -> str:
     header = [h for h, _, _ in columns]
-    body = [[fmt.format(rec[key]) for _, key, fmt in columns] for rec in records]
+    body = [["" if rec[key] is None else fmt.format(rec[key]) for _, key, fmt in columns]
+            for rec in records]
     if markdown:
         return markdown_table(header, body)
     widths = [max(len(c) for c in col) for col in zip(header, *body, strict=True)]
@@ -549,9 +618,13 @@ def _cli(args: argparse.Namespace) -> int:
     settings = _budget_settings(args.budget) if args.budget else {}
     if args.whole_run:  # an unknown budget stops before any timing
         budgets.budget_config(budgets.load(), args.whole_run)
+    if "cuda-graphs" in args.execution and args.device == "cpu":
+        raise ConfigError("--execution cuda-graphs needs --device cuda")
     rows = bench(args.envs, args.threads, args.reps, args.warmup, args.env_steps,
-                 args.batch_size, overrides, settings=settings, device=args.device)
+                 args.batch_size, overrides, settings=settings, device=args.device,
+                 executions=args.execution)
     records, by_setting = summary(rows), settings_summary(rows)
+    by_execution = execution_summary(rows)
     write_csv(rows, Path(args.csv))
     print(format_table(records))
     print("FMER's update by part, ms:")
@@ -559,6 +632,9 @@ def _cli(args: argparse.Namespace) -> int:
     if by_setting:
         print(f"Settings of budget {args.budget}:")
         print(format_table(by_setting, SETTING_COLUMNS))
+    if by_execution:
+        print(f"Execution ({execution_note(args.device)}):")
+        print(format_table(by_execution, EXECUTION_COLUMNS))
     qvpo = qvpo_summary(rows)
     if qvpo:
         print("QVPO's update beside FMER's:")
@@ -624,6 +700,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--repeats", type=positive_int, default=1,
                    help="seeds per algorithm with --whole-run (default: 1; 2 or more give an "
                         "interval)")
+    p.add_argument("--execution", nargs="+", choices=list(EXECUTIONS), default=[],
+                   help="also time the updates run so (first env, fewest threads): compiled "
+                        "(train.compile), cuda-graphs (compiled in CUDA graphs, --device "
+                        "cuda), bfloat16 (train.precision), compiled-bfloat16; a compiled one "
+                        "reports its compile time (wall) and when it pays back")
     p.add_argument("--device", choices=DEVICES, default="cpu",
                    help="where the agents and the matmul run (default: cpu); not with "
                         "--markdown")

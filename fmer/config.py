@@ -36,6 +36,10 @@ class TrainConfig:
     log_every: int = 1_000
     threads: int = 1
     device: str = "cpu"  # "cpu", "cuda" or "auto" (CUDA when torch sees a GPU); fmer.device
+    # How the update runs (fmer.execution): compiled (torch.compile; numbers differ from eager
+    # in float rounding only) and in float32 or bf16 autocast (changes the numbers: a setting)
+    compile: bool = False
+    precision: str = "float32"  # "float32" or "bfloat16"
     batch_size: int = 256
     buffer_size: int = 0  # [ours] 0 means "as many as total_steps"
     checkpoint_every: int = 10_000
@@ -154,8 +158,10 @@ RECONSTRUCTED = (
 
 ALGOS = ("sac", "fmer", "qvpo")
 DEVICES = ("cpu", "cuda", "auto")
-# Where a run trains, not what it computes: a run may resume under another value (fmer.train).
-PLACEMENT_KEYS = ("train.device",)
+PRECISIONS = ("float32", "bfloat16")
+# Where and how a run trains, not what it computes (the same experiment, in other roundings):
+# a run may resume under another value (fmer.train), and meta.json records each session's.
+PLACEMENT_KEYS = ("train.device", "train.compile")
 # What a run writes besides its logs: its numbers do not depend on these (resume is bit-exact).
 OUTPUT_KEYS = ("train.checkpoint_every", "train.keep_checkpoint", "train.tensorboard")
 # SAC reads of FMER's actor only the widths and the learning rate, and none of the entropy
@@ -213,7 +219,8 @@ def _choices() -> dict[str, tuple[str, ...]]:
     from fmer.velocity import ACTIVATION_FUNCTIONS, TIME_EMBEDDINGS
     from fmer.weights import SCHEMES
 
-    return {"train.device": DEVICES, "actor.activation": tuple(ACTIVATION_FUNCTIONS),
+    return {"train.device": DEVICES, "train.precision": PRECISIONS,
+            "actor.activation": tuple(ACTIVATION_FUNCTIONS),
             "actor.time_embedding": TIME_EMBEDDINGS, "actor.weighting": SCHEMES,
             "entropy.divergence": DIVERGENCES, "entropy.logdet": LOGDETS,
             "qvpo.activation": tuple(ACTIVATION_MODULES)}

@@ -26,6 +26,22 @@ def tanh_log_det_jacobian(u: torch.Tensor) -> torch.Tensor:
     return (2.0 * (_LOG2 - u - F.softplus(-2.0 * u))).sum(dim=-1)
 
 
+AUTOCAST_DEVICES = ("cpu", "cuda")
+
+
+class OutputLinear(nn.Linear):
+    """A network's last layer: ``nn.Linear``, but in float32 under bf16 autocast
+    (``train.precision``, fmer.execution), so that Q-values, velocities and SAC's mean and
+    log-std keep float32's resolution (a Q-value of 300 in bf16 is ±1)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        device = x.device.type
+        if device not in AUTOCAST_DEVICES or not torch.is_autocast_enabled(device):
+            return super().forward(x)
+        with torch.autocast(device, enabled=False):
+            return super().forward(x.float())
+
+
 def mlp(inp: int, hidden: list[int], out: int, activation: str = "relu") -> nn.Sequential:
     layers: list[nn.Module] = []
     for width in hidden:
@@ -33,7 +49,7 @@ def mlp(inp: int, hidden: list[int], out: int, activation: str = "relu") -> nn.S
         act = nn.ReLU(inplace=True) if activation == "relu" else ACTIVATION_MODULES[activation]()
         layers += [nn.Linear(inp, width), act]
         inp = width
-    layers.append(nn.Linear(inp, out))
+    layers.append(OutputLinear(inp, out))
     return nn.Sequential(*layers)
 
 
@@ -86,8 +102,13 @@ class Critic:
     def min_q(self, obs: torch.Tensor, act: torch.Tensor, target: bool = False) -> torch.Tensor:
         return (self.target if target else self.q)(obs, act).min(dim=0).values
 
-    def update(self, obs, act, td_target: torch.Tensor) -> float:
-        loss = ((self.q(obs, act) - td_target.unsqueeze(0)) ** 2).mean(dim=1).sum()
+    def loss(self, obs, act, td_target: torch.Tensor) -> torch.Tensor:
+        """The TD loss of both heads, summed."""
+        return ((self.q(obs, act) - td_target.unsqueeze(0)) ** 2).mean(dim=1).sum()
+
+    def update(self, obs, act, td_target: torch.Tensor) -> torch.Tensor:
+        """One Adam step on the TD loss, then the Polyak step; the loss, detached."""
+        loss = self.loss(obs, act, td_target)
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
         if self.grad_norm is not None:
@@ -96,7 +117,7 @@ class Critic:
         with torch.no_grad():
             for p, tp in zip(self.q.parameters(), self.target.parameters(), strict=True):
                 tp.lerp_(p, self.polyak)
-        return loss.item()
+        return loss.detach()
 
     def state_dict(self) -> dict:
         return {"q": self.q.state_dict(), "target": self.target.state_dict(),

@@ -11,6 +11,10 @@ the one that made it, and a difference here would say nothing about the code. A 
 before fingerprints were recorded is retrained, and a difference says that it may be the
 machine's.
 
+The config carries how the run's updates ran (``train.compile``, ``train.precision``:
+fmer.execution), so the rerun runs them the same way; a compiled run's rerun was identical
+when checked (once, by hand: the suite compiles once, tests/test_execution.py).
+
 ``--steps N`` trains only up to step N (``train.total_steps`` = N; the eval, log and checkpoint
 cadences, the replay buffer's size and the horizon of QVPO's entropy weight stay the
 original's, so the steps before N see the same computation) and compares the rows with step

@@ -70,6 +70,7 @@ def squashed_sample(
 
 
 class SAC:
+    compiled_parts = ("_td_target", "critic.loss", "_actor_loss")  # fmer.execution
     metric_names = ("critic_loss", "actor_loss", "alpha", "alpha_loss", "entropy", "q_mean")
 
     def __init__(self, obs_dim: int, box: ActionBox, cfg: Config, device: torch.device | str):
@@ -93,20 +94,29 @@ class SAC:
         action = gaussian_act(self.actor, s, deterministic, self.box.log_det)
         return action.squeeze(0).cpu().numpy().astype(np.float32)
 
-    def update(self, batch: Batch) -> dict[str, float]:
+    @torch.no_grad()
+    def _td_target(self, next_obs: torch.Tensor, rewards: torch.Tensor,
+                   terminated: torch.Tensor, alpha: float | torch.Tensor) -> torch.Tensor:
+        next_action, next_log_prob = squashed_sample(*self.actor(next_obs), self.box.log_det)
+        next_v = self.critic.min_q(next_obs, next_action, target=True)
+        if self.entropy_bonus:
+            next_v = next_v - alpha * next_log_prob
+        return rewards + self.gamma * (1.0 - terminated) * next_v
+
+    def _actor_loss(self, obs: torch.Tensor, alpha: float | torch.Tensor):
+        """E[α log π(a|s) − min Q(s, a)] at reparameterised actions; with log π and Q."""
+        action, log_prob = squashed_sample(*self.actor(obs), self.box.log_det)
+        q = self.critic.min_q(obs, action)
+        return (alpha * log_prob - q).mean(), log_prob, q
+
+    def update(self, batch: Batch) -> dict[str, float | torch.Tensor]:
+        """One critic, actor and α update; the metrics, tensors on the device (numbers where
+        constant): nothing here waits for the device."""
         alpha = self.alpha.value
-        with torch.no_grad():
-            next_action, next_log_prob = squashed_sample(*self.actor(batch.next_obs),
-                                                         self.box.log_det)
-            next_v = self.critic.min_q(batch.next_obs, next_action, target=True)
-            if self.entropy_bonus:
-                next_v = next_v - alpha * next_log_prob
-            td_target = batch.rewards + self.gamma * (1.0 - batch.terminated) * next_v
+        td_target = self._td_target(batch.next_obs, batch.rewards, batch.terminated, alpha)
         critic_loss = self.critic.update(batch.obs, batch.actions, td_target)
 
-        action, log_prob = squashed_sample(*self.actor(batch.obs), self.box.log_det)
-        q = self.critic.min_q(batch.obs, action)
-        actor_loss = (alpha * log_prob - q).mean()
+        actor_loss, log_prob, q = self._actor_loss(batch.obs, alpha)
         self.actor_optim.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_optim.step()
@@ -115,11 +125,11 @@ class SAC:
         alpha_loss = self.alpha.update(log_prob)
         return {
             "critic_loss": critic_loss,
-            "actor_loss": actor_loss.item(),
+            "actor_loss": actor_loss.detach(),
             "alpha": alpha,
             "alpha_loss": alpha_loss,
-            "entropy": -log_prob.mean().item(),
-            "q_mean": q.mean().item(),
+            "entropy": -log_prob.mean(),
+            "q_mean": q.detach().mean(),
         }
 
     def state_dict(self) -> dict:

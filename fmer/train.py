@@ -16,13 +16,21 @@ fmer.device), and the env resets — each training episode and each evaluation e
 reset with its own seed, a pure function of (run seed, episode number), so no env RNG state
 has to be carried across episodes.
 
+Non-finite values fail the run (meta.json's ``failure``): the update's metrics stay on the
+agent's device, summed there (``IntervalMetrics``), and are read at every log row, evaluation
+and checkpoint, not at every update (on a GPU each read waits for the queued work); the error
+names the step at which a metric was first non-finite. At every log row the parameters and
+optimiser states are checked too.
+
 Threads: ``torch.set_num_threads(cfg.train.threads)`` (default 1) is authoritative; it
 overrides OMP_NUM_THREADS for torch. Runs scale by running several processes, not threads.
 
 Device: ``train.device`` (``--device``) puts the agent on the CPU, a CUDA GPU, or the GPU when
 there is one (fmer.device); ``cuda`` without a GPU stops before anything is written. The
 determinism above is the CPU's; what holds on a GPU is in fmer.device. A checkpoint resumes
-on either device, and meta.json records each session's device.
+on either device, and meta.json records each session's device. How the update runs
+(``train.compile``, ``train.precision``: fmer.execution) is recorded beside it, as
+``execution``; a run may resume compiled or not, never in another precision.
 
 Resumption (see fmer.checkpoint): every ``train.checkpoint_every`` steps, and on SIGTERM/SIGINT,
 the loop saves agent, optimisers, RNG states, counters, the replay rows, the interval metric
@@ -61,7 +69,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fmer import budgets
+from fmer import budgets, execution
 from fmer.buffer import ReplayBuffer
 from fmer.checkpoint import Checkpointer, CheckpointError
 from fmer.config import (
@@ -123,8 +131,14 @@ class TrainInterrupted(RuntimeError):
         self.signum, self.step = signum, step
 
 
-def make_agent(cfg: Config, obs_dim: int, box: ActionBox):
-    """The agent of ``cfg.algo`` on the device ``cfg.train.device`` names."""
+def make_agent(cfg: Config, obs_dim: int, box: ActionBox, compile_mode: str | None = None):
+    """The agent of ``cfg.algo`` on the device ``cfg.train.device`` names, its updates run
+    as ``train.compile`` and ``train.precision`` say (fmer.execution; ``compile_mode``: by
+    default the device's)."""
+    return execution.apply(_build_agent(cfg, obs_dim, box), cfg.train, compile_mode)
+
+
+def _build_agent(cfg: Config, obs_dim: int, box: ActionBox):
     device = resolve_device(cfg.train.device)
     if cfg.algo == "sac":
         from fmer.sac import SAC
@@ -195,6 +209,49 @@ def _finite_or_raise(state: Any, step: int, prefix: str = "") -> None:
             _finite_or_raise(v, step, f"{prefix}[{i}]")
 
 
+class IntervalMetrics:
+    """The agent's metrics summed over a log interval, on its device, and the first step at
+    which each was non-finite: adding an update's metrics never waits for the device; reading
+    them (``check``, ``sums``) does, at a log row, an evaluation or a checkpoint.
+
+    The sums are float64, as the Python floats they replace: the same additions in the same
+    order, so the logged means keep their bits. A metric given as a number (a constant of the
+    config) is filled in on the device, not copied there."""
+
+    def __init__(self, names: tuple[str, ...], device: torch.device):
+        self.names, self.device = names, device
+        self.totals = torch.zeros(len(names), dtype=torch.float64, device=device)
+        self.first_non_finite = torch.full((len(names),), -1, dtype=torch.int64, device=device)
+
+    def add(self, metrics: dict[str, float | torch.Tensor], step: int) -> None:
+        values = torch.stack([
+            v.to(torch.float64) if isinstance(v, torch.Tensor)
+            else torch.full((), v, dtype=torch.float64, device=self.device)
+            for v in (metrics[name] for name in self.names)])
+        self.totals += values
+        new = ~torch.isfinite(values) & (self.first_non_finite < 0)
+        self.first_non_finite = torch.where(new, step, self.first_non_finite)
+
+    def check(self) -> None:
+        """NonFiniteError naming the first step at which a metric was non-finite (the first
+        such metric in ``names``), if any was."""
+        steps = self.first_non_finite.tolist()
+        found = [s for s in steps if s >= 0]
+        if found:
+            first = min(found)
+            raise NonFiniteError(first, self.names[steps.index(first)])
+
+    def sums(self) -> dict[str, float]:
+        return dict(zip(self.names, self.totals.tolist(), strict=True))
+
+    def load(self, sums: dict[str, float]) -> None:
+        self.totals = torch.tensor([sums[name] for name in self.names], dtype=torch.float64,
+                                   device=self.device)
+
+    def reset(self) -> None:
+        self.totals.zero_()
+
+
 class Trainer:
     """The loop's whole state, and what it takes to save and restore it exactly."""
 
@@ -217,8 +274,8 @@ class Trainer:
         self.episode = 0
         self.episode_actions: list[np.ndarray] = []
         self.obs = self._reset_episode()
-        self.sums = dict.fromkeys(self.metric_names, 0.0)  # over the current log interval
-        self.n_updates = 0
+        self.metrics = IntervalMetrics(self.metric_names, self.agent.device)
+        self.n_updates = 0  # in the current log interval
         self.evals_done = 0
         self.last_eval = math.nan
         self.wall_before = 0.0  # wall time of earlier sessions of this run
@@ -248,7 +305,7 @@ class Trainer:
             "episode": self.episode,
             "episode_actions": np.array(self.episode_actions, np.float32),
             "obs": self.obs,
-            "sums": dict(self.sums),
+            "sums": self.metrics.sums(),
             "n_updates": self.n_updates,
             "evals_done": self.evals_done,
             "last_eval": self.last_eval,
@@ -266,7 +323,8 @@ class Trainer:
                                   f"(differs in: {', '.join(keys)})")
         self.agent.load_state_dict(state["agent"])
         self.step, self.episode = state["step"], state["episode"]
-        self.sums, self.n_updates = state["sums"], state["n_updates"]
+        self.metrics.load(state["sums"])
+        self.n_updates = state["n_updates"]
         self.evals_done, self.last_eval = state["evals_done"], state["last_eval"]
         self.wall_before = state["wall"]
         self.obs = self._reset_episode()
@@ -317,33 +375,32 @@ class Trainer:
 
                 if self.step >= t.learning_starts and len(self.buffer) >= t.batch_size:
                     batch = self.buffer.sample(t.batch_size, self.rng, self.agent.device)
-                    metrics = self.agent.update(batch)
-                    for name in self.metric_names:
-                        value = metrics[name]
-                        if not math.isfinite(value):
-                            raise NonFiniteError(self.step, name)
-                        self.sums[name] += value
+                    self.metrics.add(self.agent.update(batch), self.step)
                     self.n_updates += 1
 
                 last = self.step == t.total_steps
+                log_now = self.step % t.log_every == 0 or last
+                eval_now = self.step % t.eval_every == 0 or last
+                if log_now or eval_now:  # nothing non-finite is logged (nor saved, below)
+                    self.metrics.check()
                 logged = None
-                if self.step % t.log_every == 0 or last:
+                if log_now:
                     _finite_or_raise(self.agent.state_dict(), self.step)
                     now = time.perf_counter()
                     dt = max(now - mark[0], 1e-9)
                     row = {"step": self.step,
                            "updates_per_s": (self.n_updates - mark[2]) / dt,
                            "env_steps_per_s": (self.step - mark[1]) / dt}
-                    for name in self.metric_names:
-                        row[name] = self.sums[name] / self.n_updates if self.n_updates else None
+                    for name, total in self.metrics.sums().items():
+                        row[name] = total / self.n_updates if self.n_updates else None
                     logs["train.csv"].write(row)
                     if tensorboard:
                         tensorboard.write("train", row)
                     logged = row
-                    self.sums = dict.fromkeys(self.metric_names, 0.0)
+                    self.metrics.reset()
                     self.n_updates = 0
                     mark = (time.perf_counter(), self.step, 0)
-                if self.step % t.eval_every == 0 or last:
+                if eval_now:
                     row = self.evaluate()
                     row["wall_time_s"] = self.wall_before + time.perf_counter() - session_start
                     logs["eval.csv"].write(row)
@@ -354,6 +411,7 @@ class Trainer:
                 if logged:  # after the evaluation of this step, if any
                     progress.line(self.step, logged["env_steps_per_s"], self.last_eval)
                 if (self.step % t.checkpoint_every == 0 and not last) or self.stop_signal:
+                    self.metrics.check()
                     wall = self.wall_before + time.perf_counter() - session_start
                     self.checkpointer.save(self.state_dict(logs, wall), self.buffer)
                 if self.stop_signal and not last:
@@ -489,11 +547,12 @@ def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
                 "config": cfg.to_dict(), "variant": variant or cfg.algo, "budget": budget,
                 "seed": cfg.seed, "env": cfg.env, "algo": cfg.algo, "versions": _versions(),
                 "git": _git_state(), "host": socket.gethostname(), "device": describe(device),
-                "started": _now(), "resumes": [],
+                "execution": execution.describe(cfg.train), "started": _now(), "resumes": [],
             }
         else:
             meta["resumes"].append({"step": trainer.step, "time": _now(),
-                                    "host": socket.gethostname(), "device": describe(device)})
+                                    "host": socket.gethostname(), "device": describe(device),
+                                    "execution": execution.describe(cfg.train)})
         # pid: `fmer status` tells a live run from a killed one (on the same host)
         meta.update(status="running", ended=None, error=None, interrupted=False, sha256=None,
                     pid=os.getpid())

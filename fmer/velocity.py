@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from fmer.nets import OutputLinear
+
 SINUSOIDAL_FEATURES = 16
 
 
@@ -124,9 +126,9 @@ class VelocityField(nn.Module):
         widths = [obs_dim + act_dim + emb_dim, *(int(w) for w in hidden), act_dim]
         # fmer.flow reads this before calling velocity_and_divergence.
         self.has_closed_form_divergence = len(hidden) == 2
-        self.layers = nn.ModuleList(
-            nn.Linear(i, o) for i, o in zip(widths[:-1], widths[1:], strict=True)
-        )
+        *hidden_layers, out = zip(widths[:-1], widths[1:], strict=True)
+        self.layers = nn.ModuleList([*(nn.Linear(i, o) for i, o in hidden_layers),
+                                     OutputLinear(*out)])
 
     def _embed(self, t: torch.Tensor) -> torch.Tensor:
         if self.time_embedding == "linear":
@@ -199,9 +201,10 @@ class BoundVelocity:
         a2, d1, d2 = self._hidden(z, t)
         _, l2, l3 = self.net.layers
         coupling = l2.weight * (self._w1z @ l3.weight).T  # (H2, H1)
+        # the sum over units in float32 under bf16 autocast (a no-op in float32)
         if torch.is_grad_enabled():
-            return l3(a2), ((d1 @ coupling.T) * d2).sum(dim=-1)
-        return l3(a2), (d1 @ coupling.T).mul_(d2).sum(dim=-1)
+            return l3(a2), ((d1 @ coupling.T).float() * d2).sum(dim=-1)
+        return l3(a2), (d1 @ coupling.T).float().mul_(d2).sum(dim=-1)
 
     def velocity_and_hutchinson(
         self, z: torch.Tensor, t: torch.Tensor, eps: torch.Tensor
@@ -216,4 +219,4 @@ class BoundVelocity:
         else:  # the same products, each buffer reused
             jeps = F.linear(F.linear(F.linear(eps, self._w1z).mul_(d1), l2.weight).mul_(d2),
                             l3.weight)
-        return l3(a2), (jeps * eps).sum(dim=-1).mean(dim=0)
+        return l3(a2), (jeps.float() * eps).sum(dim=-1).mean(dim=0)

@@ -14,6 +14,7 @@ from fmer import flow
 from fmer.agent import FMER, cfm_loss
 from fmer.buffer import Batch
 from fmer.config import VARIANTS, make_config
+from fmer.execution import bf16_matrix_units
 from fmer.nets import ActionBox
 from fmer.train import train
 from fmer.velocity import VelocityField
@@ -126,6 +127,7 @@ def test_update_reports_every_metric_finite_and_consistent():
     agent = _agent()
     m = agent.update(_batch(3, 1))
     assert list(m) == list(FMER.metric_names)
+    m = {k: float(v) for k, v in m.items()}
     assert all(np.isfinite(v) for v in m.values()), m
     assert m["entropy"] == m["entropy_corrected"]
     # the tanh term Σ log(1 − tanh²u) is ≤ 0, so correcting lowers the entropy
@@ -199,9 +201,17 @@ def test_every_variant_trains_and_logs_finite_values(tmp_path, variant):
     assert math.isfinite(float(_read_csv(out / "eval.csv")[-1]["return_mean"]))
 
 
+BF16_HERE = bf16_matrix_units(torch.device("cpu"))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0])
-def test_fmer_learns_pendulum(tmp_path, seed):
+@pytest.mark.parametrize(("precision", "seed"), [
+    ("float32", 0),
+    pytest.param("bfloat16", 0, marks=pytest.mark.skipif(
+        BF16_HERE is None, reason="this CPU has no bf16 matrix units (AMX, AVX-512-BF16): "
+                                  "emulated bf16 runs this test ~4x slower")),
+])
+def test_fmer_learns_pendulum(tmp_path, precision, seed):
     # Cheaper than the defaults, for time (each knob is a config key): 128-wide networks,
     # batch 128, 8 candidates on 32 states, the entropy term on 32 states. FMER's default
     # alpha.initial (0.05, fmer.config.ALGO_DEFAULTS) is what makes 8k steps enough: with 1.0,
@@ -215,7 +225,11 @@ def test_fmer_learns_pendulum(tmp_path, seed):
     # with this test's evaluations every 1k -187/-205/-131/-290 at 5k/6k/7k/8k. Under yet
     # another rounding (MKL_CBWR=COMPATIBLE), seeds 0/1/2 at 5k/6k/7k/8k: -1029/-204/-129/-104,
     # -191/-102/-168/-76, -521/-149/-194/-186; random: -1277/-1076/-1177.
+    # train.precision=bfloat16 (fmer.execution) runs only where bf16 matmuls are native (AMX,
+    # AVX-512-BF16): emulated, this config's FMER update took 197 ms against float32's 51 (AVX2
+    # EPYC), too slow for the suite. Its seeds 0/1/2 are not yet checked on such a machine.
     cfg = make_config("Pendulum-v1", "fmer", seed, overrides={
+        "train.precision": precision,
         "train.total_steps": 8000, "train.learning_starts": 1000, "train.eval_every": 1000,
         "train.eval_episodes": 5, "train.log_every": 500, "train.checkpoint_every": 8000,
         "train.batch_size": 128, "actor.hidden": [128, 128], "critic.hidden": [128, 128],

@@ -22,7 +22,7 @@ def test_tiny_bench_prints_a_table_writes_csv_and_ends_with_efficiency_and_ratio
     out = tmp_path / "bench.csv"
     page = tmp_path / "performance.md"
     proc = run_fmer("bench", *TINY, *CHEAP_QVPO, "--csv", out, "--markdown", page,
-                    "--budget", "defaults", timeout=600)
+                    "--budget", "defaults", "--execution", "bfloat16", timeout=600)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert re.fullmatch(r"FMER/SAC update time ratio: \d+\.\d\d", lines[-1]), lines[-1]
@@ -60,7 +60,8 @@ def test_tiny_bench_prints_a_table_writes_csv_and_ends_with_efficiency_and_ratio
         float(fmer["gflop"]) / float(fmer["ms"]) * 1e3, rel=1e-6)
 
     # the defaults study's settings: fewer candidates, states and actor updates cost less
-    settings = {r["setting"]: r for r in rows if r["item"] == "fmer_update"}
+    settings = {r["setting"]: r for r in rows
+                if r["item"] == "fmer_update" and r["setting"] not in bench.EXECUTIONS}
     assert {"fmer-n16-sall-eall", "fmer-n8-s64-e64", "fmer-n8-s64-e64-k2"} <= set(settings)
     gflop = {k: float(r["gflop"]) for k, r in settings.items()}
     assert gflop["fmer-n16-sall-eall"] > gflop["fmer-n8-s64-e64"] > gflop["fmer-n8-s64-e64-k2"]
@@ -85,6 +86,13 @@ def test_tiny_bench_prints_a_table_writes_csv_and_ends_with_efficiency_and_ratio
     assert text.rstrip().splitlines()[-2:] == lines[-2:] and "do not edit by hand" in text
     assert "## The settings of budget `defaults`" in text and "| fmer-n8-s64-e64-k2 |" in text
     assert "Whole runs" not in text  # no --whole-run
+
+    # an execution (--execution): its own rows, the FLOPs left to eager's, on its own table
+    bf16 = {r["item"]: r for r in rows if r["setting"] == "bfloat16"}
+    assert set(bf16) == {"sac_update", "fmer_update"} and bf16["fmer_update"]["gflop"] == ""
+    assert "| bfloat16 |" not in text.split("## How the update runs")[0]  # not a budget's
+    section = text.split("## How the update runs")[1]
+    assert "| eager float32 |" in section and "| bfloat16 |" in section
 
 
 def test_whole_run_reads_the_wall_time_of_a_complete_run():

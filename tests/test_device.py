@@ -26,12 +26,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from fmer.bench import random_batch
-from fmer.buffer import ReplayBuffer
+from fmer.buffer import FIELDS, ReplayBuffer, Staging
 from fmer.cli import main
 from fmer.config import ConfigError, make_config
 from fmer.device import float_fingerprint, resolve_device
 from fmer.nets import ActionBox
-from fmer.train import make_agent
+from fmer.train import IntervalMetrics, make_agent
 
 OBS, ACT = 5, 2
 CHEAP = {"actor.hidden": [8, 8], "critic.hidden": [8, 8], "actor.candidates": 4,
@@ -48,6 +48,16 @@ AGENTS = {
     "fmer-no-entropy": ("fmer-no-entropy", {}),
     "sac": ("sac", {}),
 }
+# ... and the branches of an update that decide without reading a tensor: fixed τ, the other
+# weightings, no tanh term, the delayed actor (an update that reuses the last actor metrics)
+BRANCHES = {
+    **AGENTS,
+    "fmer-no-ess": ("fmer-no-ess", {}),
+    "fmer-top1": ("fmer-top1", {}),
+    "fmer-unnormalized": ("fmer-unnormalized", {}),
+    "fmer-no-tanh": ("fmer-no-tanh", {}),
+    "fmer-actor-every-2": ("fmer", {"actor.update_every": 2}),
+}
 DEVICES_HERE = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 # torch's tensor factories: without ``device=`` each makes a CPU tensor
 FACTORIES = {torch.randn, torch.rand, torch.randint, torch.randperm, torch.zeros, torch.ones,
@@ -56,7 +66,7 @@ FACTORIES = {torch.randn, torch.rand, torch.randint, torch.randperm, torch.zeros
 
 
 def _agent(name: str, device: str):
-    algo, overrides = AGENTS[name]
+    algo, overrides = BRANCHES[name]
     real = device in DEVICES_HERE
     cfg = make_config("Pendulum-v1", algo, 0, overrides={
         **CHEAP, **overrides, "train.device": device if real else "cpu"})
@@ -100,12 +110,16 @@ def _device_types(tensors) -> set[str]:
     return {t.device.type for t in tensors}
 
 
+def _on(batch, device: str):
+    return type(batch)(**{k: v.to(device) for k, v in vars(batch).items()})
+
+
 @pytest.mark.parametrize("device", DEVICES_HERE)
 @pytest.mark.parametrize("name", AGENTS)
 def test_every_tensor_of_an_update_and_an_action_is_made_on_the_agents_device(name, device):
     agent = _agent(name, device)
-    batch = random_batch(OBS, ACT, CHEAP["train.batch_size"], torch.Generator().manual_seed(0))
-    batch = type(batch)(**{k: v.to(agent.device) for k, v in vars(batch).items()})
+    batch = _on(random_batch(OBS, ACT, CHEAP["train.batch_size"],
+                             torch.Generator().manual_seed(0)), agent.device)
     obs = np.zeros(OBS, np.float32)
     with FactoryAudit() as factories:
         with DeviceAudit() as ops:  # act() copies an observation in and an action out
@@ -115,6 +129,27 @@ def test_every_tensor_of_an_update_and_an_action_is_made_on_the_agents_device(na
     assert factories.undeviced == [], f"made without device=: {factories.undeviced}"
     assert {d.type for d in ops.devices} == {agent.device.type}
     assert isinstance(action, np.ndarray) and action.shape == (ACT,)
+
+
+@pytest.mark.parametrize("name", BRANCHES)
+def test_an_update_and_its_metrics_never_wait_for_the_device(name):
+    """Nothing in an update, nor in the loop's sums of its metrics, reads a tensor's value into
+    Python (on a GPU each read waits for every queued kernel): on ``meta`` every such read
+    raises (``.item()``, ``bool()``, ``float()``, ``.tolist()``). The metrics stay tensors on the
+    device, or are numbers of the config (fixed α, fixed τ)."""
+    agent = _agent(name, "meta")
+    sums = IntervalMetrics(tuple(agent.metric_names), agent.device)
+    batch = _on(random_batch(OBS, ACT, CHEAP["train.batch_size"],
+                             torch.Generator().manual_seed(0)), "meta")
+    for step in range(3):
+        metrics = agent.update(batch)
+        sums.add(metrics, step)
+    assert list(metrics) == list(agent.metric_names)
+    tensors = [v for v in metrics.values() if isinstance(v, torch.Tensor)]
+    assert _device_types(tensors) == {"meta"} and all(t.dim() == 0 for t in tensors)
+    constants = {k for k, v in metrics.items() if not isinstance(v, torch.Tensor)}
+    assert constants <= {"alpha", "alpha_loss", "tau"}, constants
+    assert sums.totals.device.type == "meta"
 
 
 @pytest.mark.parametrize("name", ["fmer", "sac"])
@@ -145,6 +180,38 @@ def test_the_buffer_hands_its_batch_to_the_device():
     batch = buf.sample(4, np.random.default_rng(0), "meta")
     assert _device_types(vars(batch).values()) == {"meta"}
     assert buf.data["obs"].shape == (8, OBS)  # the ring itself stays in host memory
+
+
+def _filled(capacity: int) -> ReplayBuffer:
+    buf = ReplayBuffer(OBS, ACT, capacity=capacity)
+    rng = np.random.default_rng(1)
+    for _ in range(capacity):
+        buf.add(rng.normal(size=OBS), rng.uniform(-1, 1, ACT), rng.normal(), rng.normal(size=OBS),
+                bool(rng.integers(2)))
+    return buf
+
+
+def test_a_staged_batch_is_the_sampled_rows_in_one_block():
+    """The GPU's staging (pinned there; not on a CPU-only machine): every field is exactly the
+    rows sampled, a contiguous view of one flat block, so one transfer moves the batch."""
+    buf = _filled(32)
+    idx = np.random.default_rng(0).integers(0, 32, size=16)
+    staging = Staging(buf.data, 16, pinned=False)
+    batch = staging.split(staging.gather(buf.data, idx))
+    for k in FIELDS:
+        field = getattr(batch, k)
+        assert field.is_contiguous() and np.array_equal(field.numpy(), buf.data[k][idx]), k
+    assert len({getattr(batch, k).untyped_storage().data_ptr() for k in FIELDS}) == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_on_a_gpu_the_batch_is_the_one_the_cpu_gets():
+    buf = _filled(64)
+    for _ in range(3):  # both pinned blocks, and one of them again
+        on_cpu = buf.sample(16, np.random.default_rng(5), "cpu")
+        on_gpu = buf.sample(16, np.random.default_rng(5), "cuda")
+        for k in FIELDS:
+            assert torch.equal(getattr(on_gpu, k).cpu(), getattr(on_cpu, k)), k
 
 
 def test_cpu_and_auto_without_a_gpu_resolve_to_the_cpu(monkeypatch):

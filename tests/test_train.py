@@ -1,6 +1,7 @@
 """The training loop: determinism, run-directory contents, failing loudly on non-finite values."""
 
 import json
+import math
 import subprocess
 
 import numpy as np
@@ -9,11 +10,13 @@ import torch
 from conftest import rows_without_timing, smoke_args
 
 from fmer import budgets
+from fmer.agent import FMER
 from fmer.cli import main
 from fmer.config import ALGOS, make_config
 from fmer.nets import ActionBox
 from fmer.runlog import sha256_file
 from fmer.train import (
+    IntervalMetrics,
     NonFiniteError,
     _finite_or_raise,
     _git_state,
@@ -76,6 +79,40 @@ def test_non_finite_loss_fails_the_run_naming_step_and_quantity(tmp_path, capsys
     # a failed run is not silently restarted
     assert main([*smoke_args(out), "--set", "critic.lr=1e30"]) == 2
     assert "failed run" in capsys.readouterr().err
+
+
+def test_a_non_finite_value_between_log_rows_stops_the_run_at_the_next_naming_its_step(
+        tmp_path):
+    """The values are read at log rows, evaluations and checkpoints, not at every update: a
+    blow-up at step 190 (the first update) stops the run at step 200, the next log row, naming
+    step 190; nothing non-finite is logged."""
+    cfg = _smoke_config(0, "fmer", **{"critic.lr": 1e30, "train.learning_starts": 190})
+    with pytest.raises(NonFiniteError, match="at step 190") as caught:
+        train(cfg, tmp_path / "run")
+    assert caught.value.step == 190 and caught.value.quantity in FMER.metric_names
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["failure"] == {"step": 190, "quantity": caught.value.quantity}
+    rows = rows_without_timing(tmp_path / "run" / "train.csv")
+    assert [int(r["step"]) for r in rows] == [50, 100, 150]
+
+
+def test_interval_metrics_name_the_first_non_finite_step_and_metric():
+    sums = IntervalMetrics(("a", "b", "c"), torch.device("cpu"))
+    sums.add({"a": torch.tensor(1.0), "b": 2.0, "c": torch.tensor(3.0, dtype=torch.float64)}, 4)
+    sums.check()
+    sums.add({"a": torch.tensor(1.0), "b": 2.0, "c": torch.tensor(math.inf)}, 5)
+    sums.add({"a": torch.tensor(math.nan), "b": math.nan, "c": torch.tensor(0.0)}, 6)
+    with pytest.raises(NonFiniteError, match="non-finite c at step 5"):
+        sums.check()
+    # the sums are float64 and add in order, as Python floats did
+    sums = IntervalMetrics(("a",), torch.device("cpu"))
+    values = [0.1, 1e16, -1e16, 0.2]
+    for v in values:
+        sums.add({"a": v}, 0)
+    total = 0.0
+    for v in values:
+        total += v
+    assert sums.sums() == {"a": total}
 
 
 def test_non_finite_parameter_is_named():

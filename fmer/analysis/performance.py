@@ -15,12 +15,15 @@ import torch
 
 from fmer.analysis import cost_claim
 from fmer.bench import (
+    EXECUTION_COLUMNS,
     PART_COLUMNS,
     QVPO_COLUMNS,
     QVPO_PART_COLUMNS,
     SETTING_COLUMNS,
     WHOLE_RUN_COLUMNS,
     cost_claim_line,
+    execution_note,
+    execution_summary,
     format_table,
     headline,
     parts_summary,
@@ -108,6 +111,15 @@ def render(rows: list[dict], command: str, budget: str | None = None,
                 "Each of the budget's own variants (`workflow/config/config.yaml`), timed in "
                 "the same process as the table above.", "",
                 format_table(by_setting, SETTING_COLUMNS, markdown=True), ""]
+    by_execution = execution_summary(rows)
+    if by_execution:
+        out += [f"## How the update runs ({rec['env']}, {rec['threads']} thread(s))", "",
+                "Eager float32 (the table above) beside each execution of `--execution` "
+                "(`train.compile`, `train.precision`; fmer/execution.py), timed in the same "
+                f"process; {execution_note('cpu')}. `compile s` is the wall time of the first "
+                "call, which compiles (gcc's processes included, so it is inflated by a busy "
+                "machine); `pays back after` is the FMER updates whose saving repays it.", "",
+                format_table(by_execution, EXECUTION_COLUMNS, markdown=True), ""]
     if whole:
         out += [f"## Whole runs ({rec['env']}, budget `{whole_budget}`, one thread, "
                 "wall time)", "",
