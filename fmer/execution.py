@@ -28,7 +28,7 @@ from collections.abc import Callable
 import torch
 from torch.utils._pytree import tree_map
 
-from fmer.config import TrainConfig
+from fmer.config import ConfigError, TrainConfig
 
 AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16}
 COMPILE_MODES = ("default", "reduce-overhead")  # the second: CUDA graphs
@@ -65,9 +65,13 @@ def compile_parts(agent, mode: str | None = None) -> None:
     if mode not in COMPILE_MODES:
         raise ValueError(f"mode must be one of {COMPILE_MODES}, got {mode!r}")
     # torch's generators inside compiled code, as outside: the same draws as eager
+    parts = getattr(agent, "compiled_parts", None)
+    if parts is None:
+        raise ConfigError(f"train.compile: {type(agent).__name__}'s update has no compiled parts "
+                          "(only FMER's and SAC's are compiled); set train.compile=false")
     torch._inductor.config.fallback_random = True
     graphs = mode == "reduce-overhead"
-    for dotted in agent.compiled_parts:
+    for dotted in parts:
         owner, name = _owner(agent, dotted)
         part = torch.compile(getattr(owner, name), mode=mode, dynamic=False)
         setattr(owner, name, _copied_out(part) if graphs else part)

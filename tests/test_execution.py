@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from conftest import rows_without_timing
 
 from fmer import flow
-from fmer.config import make_config, result_diff
+from fmer.config import ConfigError, make_config, result_diff
+from fmer.nets import ActionBox
 from fmer.rerun import compare_logs, rerun
-from fmer.train import train
+from fmer.train import make_agent, train
 from fmer.velocity import VelocityField
 
 # 20 updates (steps 201..220) of a tiny FMER on Pendulum, logged every 5; 2 Euler steps, so
@@ -90,3 +92,10 @@ def test_a_bf16_run_is_a_setting_recorded_and_replayed(tmp_path):
     assert rerun(run) is None
     float32 = train(base, tmp_path / "float32")
     assert compare_logs(run, float32) is not None
+
+
+def test_an_agent_without_compiled_parts_refuses_train_compile():
+    cfg = make_config("Pendulum-v1", "qvpo", overrides={"train.compile": True,
+                                                        "critic.hidden": [8]})
+    with pytest.raises(ConfigError, match="train.compile: QVPO"):
+        make_agent(cfg, 3, ActionBox(np.array([-2.0]), np.array([2.0])))
