@@ -329,8 +329,16 @@ def test_verdict_table_on_tiny_real_runs(runs, tmp_path):
     assert multi["verdict"] == verdicts.NOT_TESTABLE  # 300 steps of the paper budget's 20,000
     assert "fmer: seed 0:" in multi["numbers"] and "reach" in multi["numbers"]
     assert "300 steps; the `paper` budget's" in multi["note"]
-    assert df.loc[verdicts.COST_CLAIM, "verdict"].startswith("cannot tell")
+    assert df.loc[verdicts.COST_CLAIM, "verdict"] == "cannot tell (n=0)"  # no bench timing
     assert df.loc["ESS tuning of τ helps", "verdict"] == "cannot tell (n=0)"
+    # the cost claim reads fmer bench's ratio, interval and rounds when given
+    for timing, expected in (((9.0, 7.5, 10.8, 10), "supports"),
+                             ((2.0, 1.8, 2.2, 10), "contradicts"),
+                             ((4.0, 2.0, 8.0, 10), "cannot tell")):
+        cost = verdicts.verdict_rows(estimates.cell_estimates(summary), completeness, "smoke",
+                                     timing).set_index("claim").loc[verdicts.COST_CLAIM]
+        assert cost["verdict"] == expected
+        assert f"{timing[0]:.1f}× [{timing[1]:.1f}, {timing[2]:.1f}]" in cost["numbers"]
     md, _ = tables.write(estimates.cell_estimates(summary), completeness, pd.DataFrame(
         columns=["table", "benchmark", "setting", "method", "metric", "value"]), "smoke",
         tmp_path / "results")

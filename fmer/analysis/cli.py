@@ -141,11 +141,16 @@ def add_parser(subparsers) -> None:
                     "paper's, and a verdict per paper claim.",
         **examples("fmer tables --budget mini --estimates results/mini/estimates.csv "
                    "--completeness results/mini/completeness.csv "
-                   "--reported paper/reported.csv --out /tmp/results"))
+                   "--reported paper/reported.csv --performance paper/performance.csv "
+                   "--out /tmp/results"))
     p.add_argument("--budget", required=True)
     p.add_argument("--estimates", required=True, metavar="CSV")
     p.add_argument("--completeness", required=True, metavar="CSV")
     p.add_argument("--reported", required=True, metavar="CSV")
+    p.add_argument("--performance", metavar="CSV",
+                   help="fmer bench's CSV (paper/performance.csv): the cost claim's verdict "
+                        "reads its one-thread QVPO/FMER update ratio; without it the claim "
+                        "cannot be told")
     p.add_argument("--out", required=True, metavar="STEM")
     p.set_defaults(func=_lazy("tables", "main"))
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fmer import markdown
+from fmer import bench, markdown
 from fmer.analysis import coverage, estimates, verdicts
 from fmer.analysis.aggregate import counts, others_text, reused_note
 from fmer.envs import KITCHEN_BENCHMARKS, KITCHEN_TASKS, MUJOCO_BENCHMARKS
@@ -145,7 +145,9 @@ def interval_note(table: pd.DataFrame) -> str:
 
 
 def write(table: pd.DataFrame, completeness: pd.DataFrame, reported: pd.DataFrame,
-          budget: str, out: str | Path) -> list[Path]:
+          budget: str, out: str | Path, qvpo_timing: tuple | None = None) -> list[Path]:
+    """OUT.md and OUT.tex; ``qvpo_timing``: fmer bench's QVPO/FMER update ratio, its interval
+    and rounds (fmer.bench.qvpo_ratio), which the cost claim's verdict reads."""
     c = counts(completeness)
     reused = reused_note(completeness)
     note = (f"Ours: budget `{budget}`, {c['complete']} of {len(completeness)} runs complete "
@@ -166,8 +168,8 @@ def write(table: pd.DataFrame, completeness: pd.DataFrame, reported: pd.DataFram
     for caption, df in tables:
         md += [f"## {caption}", "", markdown.table(df.columns, df.itertuples(index=False)), ""]
         tex.append(to_latex(df, f"{caption}. {note}"))
-    md += verdicts.section(table, completeness, budget)
-    claims = verdicts.verdict_rows(table, completeness, budget)
+    md += verdicts.section(table, completeness, budget, qvpo_timing)
+    claims = verdicts.verdict_rows(table, completeness, budget, qvpo_timing)
     tex.append(to_latex(claims, f"Verdicts, one per paper claim, budget `{budget}` (the rules: "
                         f"paper/{budget}/results.md).", widths=(4.0, 2.2, 6.0, 3.8)))
     paths = [out.with_name(out.name + ".md"), out.with_name(out.name + ".tex")]
@@ -181,6 +183,7 @@ def main(args) -> int:
     completeness = pd.read_csv(args.completeness, keep_default_na=False,
                                na_values={"last_step": [""]})
     reported = pd.read_csv(args.reported)
-    for path in write(table, completeness, reported, args.budget, args.out):
+    qvpo_timing = bench.qvpo_ratio(bench.read_csv(args.performance)) if args.performance else None
+    for path in write(table, completeness, reported, args.budget, args.out, qvpo_timing):
         print(path)
     return 0

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from fmer import markdown
+from fmer.analysis import cost_claim, stats
 from fmer.analysis import estimates as est
 from fmer.analysis import multimodality as mm
-from fmer.analysis import stats
 from fmer.config import make_config, result_diff
 from fmer.envs import KITCHEN_BENCHMARKS, MUJOCO_BENCHMARKS, MULTIGOAL
 
@@ -77,8 +77,8 @@ Rules, written before the runs they decide were read (the verdict rules of
   decide nothing. `{SAC}` and `{SAC_AS_PUBLISHED}`, at the same entropy target, are shown per
   seed beside.
 - **Cost.** The paper's claim: {COST_CLAIM}; decided by the QVPO baseline's rule
-  (`fmer/analysis/cost_claim.py`) on `fmer bench`'s side-by-side update timing, *cannot tell*
-  until that timing is committed (`paper/performance.csv`). The "10-15% less than efficient
+  (`fmer/analysis/cost_claim.py`, its rule stated there) on `fmer bench`'s side-by-side update
+  timing (`paper/performance.csv`), *cannot tell (n=0)* without one. The "10-15% less than efficient
   variants" of the same sentence names no variant and is not tested. FMER's cost against
   SAC's is a measurement, not a claim of the paper: shown as an observation.
 """
@@ -240,7 +240,7 @@ def _multimodality(estimates, completeness) -> dict:
             "note": length}
 
 
-def _cost(estimates) -> list[dict]:
+def _cost(estimates, qvpo_timing: tuple | None) -> list[dict]:
     ratios = []
     for env in sorted(set(est.select(estimates, "wall_time_s")["env"])):
         fm = est.seed_values(estimates, "wall_time_s", env, "fmer")
@@ -249,10 +249,19 @@ def _cost(estimates) -> list[dict]:
         if seeds:
             ratios.append(f"{env}: {np.exp(np.mean(np.log(fm[seeds] / sa[seeds]))):.1f}× "
                           f"(n={len(seeds)})")
-    return [{"claim": COST_CLAIM, "verdict": f"{CANNOT_TELL} (no QVPO timing committed)",
-             "numbers": "QVPO is in the package (--algo qvpo); paper/performance.csv holds no "
-                        "side-by-side QVPO/FMER update timing yet",
-             "note": "rule: fmer/analysis/cost_claim.py"},
+    if qvpo_timing is None:
+        cost = {"verdict": cost_claim.verdict(np.nan, np.nan, np.nan, 0),
+                "numbers": "no side-by-side QVPO/FMER update timing (fmer bench)",
+                "note": "rule: fmer/analysis/cost_claim.py"}
+    else:
+        r, low, high, n = qvpo_timing
+        cost = {"verdict": cost_claim.verdict(r, low, high, n),
+                "numbers": f"QVPO/FMER update time {r:.1f}× [{low:.1f}, {high:.1f}] (95% "
+                           f"t-interval of per-round log ratios, n = {n} rounds; "
+                           "paper/performance.md)",
+                "note": f"rule: fmer/analysis/cost_claim.py (threshold "
+                        f"{cost_claim.THRESHOLD:g}×); {cost_claim.magnitude(low, high)}"}
+    return [{"claim": COST_CLAIM, **cost},
             {"claim": "observation, not a claim of the paper: FMER's training time against "
                       "SAC's", "verdict": "—",
              "numbers": "fmer / " + SAC + " wall time to the last evaluation, geometric mean "
@@ -262,9 +271,10 @@ def _cost(estimates) -> list[dict]:
 
 
 def verdict_rows(estimates: pd.DataFrame, completeness: pd.DataFrame,
-                 budget: str) -> pd.DataFrame:
+                 budget: str, qvpo_timing: tuple | None = None) -> pd.DataFrame:
     """One row per claim: claim, verdict, numbers, note (the budget's length against the
-    paper's, or what the numbers are)."""
+    paper's, or what the numbers are). ``qvpo_timing``: fmer bench's QVPO/FMER update ratio,
+    its interval and rounds (fmer.bench.qvpo_ratio); None: the cost claim cannot be told."""
     rows = [
         _performance(estimates, "FrankaKitchen: FMER's success beats SAC's",
                      "final_success_pct", [("fmer", SAC)], KITCHEN_BENCHMARKS,
@@ -280,7 +290,7 @@ def verdict_rows(estimates: pd.DataFrame, completeness: pd.DataFrame,
                      [("fmer", "fmer-top1"), ("fmer", "fmer-unnormalized")],
                      MUJOCO_BENCHMARKS, relative=True),
         _multimodality(estimates, completeness),
-        *_cost(estimates),
+        *_cost(estimates, qvpo_timing),
     ]
     # the published SAC beside the like-for-like one, as an observation
     for row, metric, relative, envs in ((rows[0], "final_success_pct", False,
@@ -346,9 +356,10 @@ def error_section(seed_counts=(3, 5)) -> list[str]:
     ]
 
 
-def section(estimates: pd.DataFrame, completeness: pd.DataFrame, budget: str) -> list[str]:
+def section(estimates: pd.DataFrame, completeness: pd.DataFrame, budget: str,
+            qvpo_timing: tuple | None = None) -> list[str]:
     """The page's verdict section, as Markdown lines."""
-    df = verdict_rows(estimates, completeness, budget)
+    df = verdict_rows(estimates, completeness, budget, qvpo_timing)
     differ = confounds()
     check = ("`fmer` and `sac-fmer-alpha` differ in no setting but the algorithm (keys SAC "
              "never reads aside)." if not differ else

@@ -58,6 +58,9 @@ RUN_INDEX = {(r.budget, r.env, r.variant, r.seed): r
              for r in rs}
 RANDOM_SCORES = "results/random_scores.csv"
 REPORTED = os.path.join(workflow.basedir, "..", "paper", "reported.csv")
+# fmer bench's timing, made by hand on quiet cores with the command its page names
+# (paper/performance.md), never by the workflow: timing needs a machine at rest
+PERFORMANCE = os.path.join(workflow.basedir, "..", "paper", "performance.csv")
 
 
 wildcard_constraints:
