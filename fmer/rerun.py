@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import copy
 import csv
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
+from fmer.config import config_from_dict
 from fmer.device import float_fingerprint
-from fmer.runlog import LOG_FILES, TIMING_COLUMNS, RunLogError, read_meta, verify_run
+from fmer.runlog import LOG_FILES, TIMING_COLUMNS, RunLogError, read_meta
+from fmer.train import train
 
 
 def _rows(path: Path) -> tuple[list[str], dict[int, dict[str, str]]]:
@@ -108,34 +109,9 @@ def rerun_config(meta: dict, steps: int | None = None) -> dict:
 def rerun(run_dir: str | Path, steps: int | None = None) -> str | None:
     """Retrain ``run_dir`` (to ``steps``) in a temporary directory; the first difference
     between the logs (as ``compare_logs``), or None when they are identical."""
-    from fmer.config import config_from_dict
-    from fmer.train import train
-
     meta = read_meta(Path(run_dir) / "meta.json")
     cfg = config_from_dict(rerun_config(meta, steps))
     with tempfile.TemporaryDirectory(prefix="fmer-rerun-") as tmp:
         out = train(cfg, Path(tmp) / "run", variant=meta.get("variant"),
                     budget=meta.get("budget"))
         return compare_logs(run_dir, out, steps)
-
-
-def cli(run_dir: str, steps: int | None) -> int:
-    """0: identical; 1: the logs differ; 3: not comparable on this machine (2 is a usage
-    error)."""
-    for problem in verify_run(run_dir):  # said, but the comparison is the stronger check
-        print(f"note: {problem}", file=sys.stderr)
-    meta = read_meta(Path(run_dir) / "meta.json")
-    elsewhere = other_machine(meta)
-    if elsewhere is not None:
-        print(f"not compared: {run_dir}: {elsewhere}", file=sys.stderr)
-        return 3
-    difference = rerun(run_dir, steps)
-    upto = f" up to step {steps}" if steps is not None else ""
-    if difference is None:
-        print(f"identical: {run_dir}: eval.csv and train.csv{upto}, timing columns aside")
-        return 0
-    unknown = "" if "float_fingerprint" in (meta.get("device") or {}) else (
-        " (the run records no float fingerprint: the difference may be this machine's float "
-        "kernels, not the code)")
-    print(f"differs: {run_dir}{upto}: {difference}{unknown}", file=sys.stderr)
-    return 1

@@ -2,8 +2,8 @@
 
 A run directory holds ``eval.csv``, ``train.csv`` and ``meta.json`` (see fmer.train). On
 completion meta.json records the sha256 of both CSVs and of the final policy (``policy.pt``,
-fmer.policy); ``verify_run`` checks them, the columns,
-the step order and the run's status, and ``fmer verify`` exposes it on the command line.
+fmer.policy); ``verify_run`` checks them, the columns, the step order and the run's status,
+and ``fmer verify`` exposes it on the command line (fmer.cli.verify).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import hashlib
 import json
 import math
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -212,55 +211,3 @@ def load_run(run_dir: str | Path):
         raise RunLogError(f"{run_dir}: not a complete, intact run:\n  " + "\n  ".join(problems))
     meta = read_meta(run_dir / "meta.json")
     return meta, pd.read_csv(run_dir / "eval.csv"), pd.read_csv(run_dir / "train.csv")
-
-
-def _cli(args) -> int:
-    if args.rerun is not None or args.steps is not None:
-        if args.rerun is None or args.run_dirs:
-            print("fmer verify: --rerun takes one RUN_DIR and no others; --steps needs --rerun",
-                  file=sys.stderr)
-            return 2
-        from fmer.rerun import cli
-
-        return cli(args.rerun, args.steps)
-    if not args.run_dirs:
-        print("fmer verify: name at least one RUN_DIR (or --rerun RUN_DIR)", file=sys.stderr)
-        return 2
-    bad = 0
-    for run_dir in args.run_dirs:
-        problems = verify_run(run_dir)
-        if problems:
-            bad += 1
-            for p in problems:
-                print(f"BAD {p}", file=sys.stderr)
-        else:
-            print(f"ok  {run_dir}")
-    if bad:
-        print(f"fmer verify: {bad} of {len(args.run_dirs)} run(s) failed verification",
-              file=sys.stderr)
-    return 1 if bad else 0
-
-
-def add_parser(subparsers) -> None:
-    from fmer.cli import examples
-
-    p = subparsers.add_parser(
-        "verify", help="check that run directories are complete and their logs intact",
-        description="Exit non-zero, naming each bad file, if a run is not marked complete, "
-                    "a log is missing, truncated or edited (sha256 in meta.json), or its "
-                    "step column is not strictly increasing. With --rerun: train the run "
-                    "again from its meta.json in a temporary directory and compare its logs "
-                    "row by row, timing columns aside; exit 0 ('identical') or 1 naming the "
-                    "first differing row and column, or 3 without training when the run was "
-                    "made on a CPU whose float kernels round differently (meta.json's float "
-                    "fingerprint; fmer/rerun.py).",
-        **examples("fmer verify runs/hopper",
-                   "fmer verify results/mini/*/*/seed*",
-                   "fmer verify --rerun results/mini/Hopper-v5/fmer/seed0 --steps 6000"),
-    )
-    p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR")
-    p.add_argument("--rerun", metavar="RUN_DIR",
-                   help="retrain this run from its meta.json and compare its logs")
-    p.add_argument("--steps", type=int, metavar="N",
-                   help="with --rerun: train and compare only up to step N")
-    p.set_defaults(func=_cli)

@@ -23,7 +23,6 @@ from rliable import metrics
 
 from fmer import budgets
 from fmer.analysis import (
-    cli,
     cost,
     estimates,
     figures,
@@ -42,6 +41,7 @@ from fmer.analysis.aggregate import (
     reused_note,
 )
 from fmer.checkpoint import Checkpointer
+from fmer.cli import analysis as cli
 from fmer.cli import main as cli_main
 from fmer.config import OUTPUT_KEYS, Config, ConfigError, load_yaml, parse_overrides
 from fmer.envs import MULTIGOAL

@@ -5,9 +5,9 @@ import pytest
 
 from fmer import budgets
 from fmer.cli import build_parser
+from fmer.cli.train import resolve
 from fmer.config import ConfigError
 from fmer.envs import BENCHMARKS, MUJOCO_BENCHMARKS
-from fmer.train import resolve
 
 CONFIG = budgets.load(budgets.DEFAULT_FILE)  # the tests run from the repository's root
 

@@ -17,7 +17,6 @@ study) with the same config is that budget's run; ``trained_as`` says what it wa
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -238,22 +237,3 @@ def reused_note(completeness: pd.DataFrame) -> str:
         listed = "; ".join(f"{e} {v} seed {s}" for (e, v), s in seeds.items())
         parts.append(f"{listed} are {trained_as}, copied (same config)")
     return "reused: " + ". ".join(parts) if parts else ""
-
-
-def main(args) -> int:
-    summary, completeness = aggregate(args.run_dirs, args.budget, budgets.load(args.budgets))
-    write(summary, completeness, estimates.cell_estimates(summary), args.out, args.completeness,
-          args.estimates)
-    c = counts(completeness)
-    print(json.dumps({"budget": args.budget, **c, "expected": len(completeness)}))
-    for row in completeness[completeness["status"] != "complete"].itertuples():
-        print(f"{row.status:10s} {row.path}  {row.detail}")
-    return 0
-
-
-def concat_main(args) -> int:
-    summary, completeness, table = read_cells(args.cells)
-    write(summary, completeness, table, args.out, args.completeness, args.estimates)
-    print(json.dumps({"cells": len(args.cells), **counts(completeness),
-                      "expected": len(completeness)}))
-    return 0

@@ -164,9 +164,3 @@ def write(page_path, csv_path, trials: int = TRIALS) -> list[Path]:
     paths[0].write_text(page(table))
     table.to_csv(paths[1], index=False)
     return paths
-
-
-def main(args) -> int:
-    for path in write(args.page, args.csv, args.trials or TRIALS):
-        print(path)
-    return 0

@@ -26,7 +26,7 @@ import pandas as pd
 
 from fmer import markdown
 from fmer.analysis import coverage, estimates, stats
-from fmer.analysis.aggregate import counts, others_text, read_completeness, reused_note
+from fmer.analysis.aggregate import counts, others_text, reused_note
 
 RULE = """\
 # FMER's cost defaults: the study
@@ -363,15 +363,3 @@ def write(estimated: pd.DataFrame, completeness: pd.DataFrame, bench: pd.DataFra
                               seeds, figure=png))
     fig = figure(estimated, runs, settings, tasks)
     return [page_path, csv_path, *figures.save(fig, completeness, BUDGET, figure_stem)]
-
-
-def main(args) -> int:
-    bench = None
-    if Path(args.update_cost).exists():
-        bench = pd.read_csv(args.update_cost)
-    else:
-        print(f"{args.update_cost}: not there; the page says the update cost is not measured")
-    for path in write(estimates.read([args.estimates]), read_completeness([args.completeness]),
-                      bench, args.page, args.csv, args.figure):
-        print(path)
-    return 0

@@ -565,10 +565,3 @@ def save(fig, completeness: pd.DataFrame, budget: str, out: str | Path) -> list[
     fig.savefig(paths[1], metadata={"CreationDate": None})
     plt.close(fig)
     return paths
-
-
-def main(args) -> int:
-    for path in build(args.kind, args.cells, args.budget, args.out, args.random_scores,
-                      args.reported, args.samples):
-        print(path)
-    return 0

@@ -82,8 +82,3 @@ def plot(run_dirs, out: str | Path) -> Path:
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
-
-
-def main(args) -> int:
-    print(plot(args.run_dirs, args.out))
-    return 0

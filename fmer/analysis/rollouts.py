@@ -5,8 +5,6 @@ lower end of the normalised score)."""
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -85,35 +83,3 @@ def random_score(env_name: str, episodes: int = RANDOM_EPISODES, seed: int = 0) 
                for ep in range(episodes)]
     return {"env": env_name, "episodes": episodes, "return_mean": float(np.mean(returns)),
             "return_std": float(np.std(returns))}
-
-
-def samples_main(args) -> int:
-    torch.set_num_threads(1)
-    try:
-        table = action_samples(args.run_dir, args.n)
-    except RunLogError as exc:
-        print(f"fmer samples: error: {exc}", file=sys.stderr)
-        return 2
-    table.to_csv(args.out, index=False)
-    print(f"{len(table)} action samples -> {args.out}")
-    return 0
-
-
-def goals_main(args) -> int:
-    torch.set_num_threads(1)
-    try:
-        table = goal_rollouts(args.run_dir, args.episodes or EPISODES)
-    except RunLogError as exc:
-        print(f"fmer goals: error: {exc}", file=sys.stderr)
-        return 2
-    table.to_csv(args.out, index=False)
-    reached = table.loc[table["goal"] >= 0, "goal"].value_counts().sort_index()
-    print(f"{len(table)} episodes -> {args.out}; goal: episodes {reached.to_dict()}")
-    return 0
-
-
-def random_scores_main(args) -> int:
-    table = pd.DataFrame([random_score(env) for env in args.envs])
-    table.to_csv(args.out, index=False)
-    print(json.dumps(table.set_index("env")["return_mean"].to_dict()))
-    return 0

@@ -19,9 +19,7 @@ Done and left are counted in env steps and in the estimated core-hours of fmer.a
 from __future__ import annotations
 
 import csv
-import os
 import socket
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,6 @@ from fmer import budgets
 from fmer.analysis import cost
 from fmer.analysis.aggregate import config_change
 from fmer.checkpoint import Checkpointer, CheckpointError
-from fmer.config import load_yaml
 from fmer.runlog import POLICY_FILE, RunLogError, read_meta, verify_run
 
 STATES = ("complete", "stale", "running", "stopped", "failed", "missing")
@@ -138,18 +135,3 @@ def report(statuses: list[RunStatus]) -> list[str]:
     lines.append(f"est. core-hours (one laptop core, fmer plan's model): {hours(h_done)} done, "
                  f"{hours(h_all - h_done)} left (of {hours(h_all)})")
     return lines
-
-
-def main(args) -> int:
-    config = load_yaml(args.config)
-    budget = args.budget or config.get("budget")
-    runs = budgets.runs(config, budget)  # an unknown budget stops here, before any output
-    root = Path(args.root)
-    if not root.is_dir():
-        print(f"fmer status: error: --root {root}: no such directory", file=sys.stderr)
-        return 2
-    statuses = [run_status(root, run, 60 * args.stale_minutes) for run in runs]
-    print(f"budget {budget}: {len(runs)} runs under {os.path.abspath(root)}")
-    for line in report(statuses):
-        print(line)
-    return 0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fmer import bench, markdown
+from fmer import markdown
 from fmer.analysis import coverage, estimates, verdicts
 from fmer.analysis.aggregate import counts, others_text, reused_note
 from fmer.envs import KITCHEN_BENCHMARKS, KITCHEN_TASKS, MUJOCO_BENCHMARKS
@@ -176,14 +176,3 @@ def write(table: pd.DataFrame, completeness: pd.DataFrame, reported: pd.DataFram
     paths[0].write_text("\n".join(md))
     paths[1].write_text("\n".join(tex))
     return paths
-
-
-def main(args) -> int:
-    table = estimates.read([args.estimates])
-    completeness = pd.read_csv(args.completeness, keep_default_na=False,
-                               na_values={"last_step": [""]})
-    reported = pd.read_csv(args.reported)
-    qvpo_timing = bench.qvpo_ratio(bench.read_csv(args.performance)) if args.performance else None
-    for path in write(table, completeness, reported, args.budget, args.out, qvpo_timing):
-        print(path)
-    return 0

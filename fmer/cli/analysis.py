@@ -1,28 +1,119 @@
 """The analysis subcommands of ``fmer``: aggregate, concat-summaries, figure, tables, samples,
-random-scores, plan, status, plot, defaults-study, intervals-study.
+goals, random-scores, plan, status, plot, defaults-study, intervals-study.
 
-Parsers only; each handler lives with its logic and is imported when its subcommand runs, so
-that ``fmer train`` does not pay for matplotlib, seaborn and rliable at start-up.
+Each handler imports its fmer.analysis module when its subcommand runs, so that ``fmer train``
+does not pay for matplotlib, seaborn and rliable at start-up.
 """
 
 from __future__ import annotations
 
-import importlib
+import json
+import os
+import sys
+from pathlib import Path
 
 from fmer import budgets, markdown
-from fmer.cli import examples
+from fmer.cli.common import examples
 from fmer.config import ALGOS
+from fmer.runlog import RunLogError
 
 # fmer.analysis.figures.KINDS, named here to keep matplotlib out of start-up (a test checks)
 FIGURE_KINDS = ("curve", "ablation_returns", "ablation_ess", "ablation_tanh",
                 "ablation_weights", "kitchen", "multigoal", "iqm")
 
 
-def _lazy(module: str, function: str):
-    def run(args) -> int:
-        return getattr(importlib.import_module(f"fmer.analysis.{module}"), function)(args)
+def aggregate_main(args) -> int:
+    from fmer.analysis import aggregate, estimates
 
-    return run
+    summary, completeness = aggregate.aggregate(args.run_dirs, args.budget,
+                                                budgets.load(args.budgets))
+    aggregate.write(summary, completeness, estimates.cell_estimates(summary), args.out,
+                    args.completeness, args.estimates)
+    c = aggregate.counts(completeness)
+    print(json.dumps({"budget": args.budget, **c, "expected": len(completeness)}))
+    for row in completeness[completeness["status"] != "complete"].itertuples():
+        print(f"{row.status:10s} {row.path}  {row.detail}")
+    return 0
+
+
+def concat_main(args) -> int:
+    from fmer.analysis import aggregate
+
+    summary, completeness, table = aggregate.read_cells(args.cells)
+    aggregate.write(summary, completeness, table, args.out, args.completeness, args.estimates)
+    print(json.dumps({"cells": len(args.cells), **aggregate.counts(completeness),
+                      "expected": len(completeness)}))
+    return 0
+
+
+def figure_main(args) -> int:
+    from fmer.analysis import figures
+
+    for path in figures.build(args.kind, args.cells, args.budget, args.out, args.random_scores,
+                              args.reported, args.samples):
+        print(path)
+    return 0
+
+
+def tables_main(args) -> int:
+    import pandas as pd
+
+    from fmer import bench
+    from fmer.analysis import estimates, tables
+
+    table = estimates.read([args.estimates])
+    completeness = pd.read_csv(args.completeness, keep_default_na=False,
+                               na_values={"last_step": [""]})
+    reported = pd.read_csv(args.reported)
+    qvpo_timing = bench.qvpo_ratio(bench.read_csv(args.performance)) if args.performance else None
+    for path in tables.write(table, completeness, reported, args.budget, args.out, qvpo_timing):
+        print(path)
+    return 0
+
+
+def samples_main(args) -> int:
+    import torch
+
+    from fmer.analysis import rollouts
+
+    torch.set_num_threads(1)
+    try:
+        table = rollouts.action_samples(args.run_dir, args.n)
+    except RunLogError as exc:
+        print(f"fmer samples: error: {exc}", file=sys.stderr)
+        return 2
+    table.to_csv(args.out, index=False)
+    print(f"{len(table)} action samples -> {args.out}")
+    return 0
+
+
+def goals_main(args) -> int:
+    import torch
+
+    from fmer.analysis import rollouts
+    from fmer.analysis.multimodality import EPISODES
+
+    torch.set_num_threads(1)
+    try:
+        table = rollouts.goal_rollouts(args.run_dir, args.episodes or EPISODES)
+    except RunLogError as exc:
+        print(f"fmer goals: error: {exc}", file=sys.stderr)
+        return 2
+    table.to_csv(args.out, index=False)
+    reached = table.loc[table["goal"] >= 0, "goal"].value_counts().sort_index()
+    print(f"{len(table)} episodes -> {args.out}; goal: episodes {reached.to_dict()}")
+    return 0
+
+
+def random_scores_main(args) -> int:
+    import pandas as pd
+
+    from fmer.analysis import rollouts
+
+    table = pd.DataFrame([rollouts.random_score(env) for env in args.envs])
+    table.to_csv(args.out, index=False)
+    print(json.dumps(table.set_index("env")["return_mean"].to_dict()))
+    return 0
 
 
 def plan_main(args) -> int:
@@ -50,6 +141,57 @@ def plan_main(args) -> int:
     print("Mean est. core-hours of one run of each algorithm, on the benchmarks where all of "
           "them run (grid and targets):")
     print(markdown.table(("budget", *ALGOS), per_run))
+    return 0
+
+
+def status_main(args) -> int:
+    from fmer.analysis import status
+    from fmer.config import load_yaml
+
+    config = load_yaml(args.config)
+    budget = args.budget or config.get("budget")
+    runs = budgets.runs(config, budget)  # an unknown budget stops here, before any output
+    root = Path(args.root)
+    if not root.is_dir():
+        print(f"fmer status: error: --root {root}: no such directory", file=sys.stderr)
+        return 2
+    statuses = [status.run_status(root, run, 60 * args.stale_minutes) for run in runs]
+    print(f"budget {budget}: {len(runs)} runs under {os.path.abspath(root)}")
+    for line in status.report(statuses):
+        print(line)
+    return 0
+
+
+def plot_main(args) -> int:
+    from fmer.analysis import plot
+
+    print(plot.plot(args.run_dirs, args.out))
+    return 0
+
+
+def defaults_main(args) -> int:
+    import pandas as pd
+
+    from fmer.analysis import defaults, estimates
+    from fmer.analysis.aggregate import read_completeness
+
+    bench = None
+    if Path(args.update_cost).exists():
+        bench = pd.read_csv(args.update_cost)
+    else:
+        print(f"{args.update_cost}: not there; the page says the update cost is not measured")
+    for path in defaults.write(estimates.read([args.estimates]),
+                               read_completeness([args.completeness]), bench, args.page,
+                               args.csv, args.figure):
+        print(path)
+    return 0
+
+
+def intervals_main(args) -> int:
+    from fmer.analysis import coverage
+
+    for path in coverage.write(args.page, args.csv, args.trials or coverage.TRIALS):
+        print(path)
     return 0
 
 
@@ -87,7 +229,7 @@ def add_parser(subparsers) -> None:
                         "against (a run trained with another config is listed as stale; "
                         "default: %(default)s)")
     add_outputs(p)
-    p.set_defaults(func=_lazy("aggregate", "main"))
+    p.set_defaults(func=aggregate_main)
 
     p = subparsers.add_parser(
         "concat-summaries",
@@ -102,7 +244,7 @@ def add_parser(subparsers) -> None:
                    "results/mini/estimates/Hopper-v5/sac.csv"))
     add_cells(p)
     add_outputs(p)
-    p.set_defaults(func=_lazy("aggregate", "concat_main"))
+    p.set_defaults(func=concat_main)
 
     p = subparsers.add_parser(
         "figure", help="one of the paper's figures from fmer aggregate's tables (PNG and PDF)",
@@ -132,7 +274,7 @@ def add_parser(subparsers) -> None:
                         "iqm: the normalisation's one)")
     p.add_argument("--samples", nargs="+", default=[], metavar="CSV",
                    help="fmer samples output of each multigoal run drawn (multigoal)")
-    p.set_defaults(func=_lazy("figures", "main"))
+    p.set_defaults(func=figure_main)
 
     p = subparsers.add_parser(
         "tables", help="Markdown and LaTeX tables: our numbers beside the paper's",
@@ -152,7 +294,7 @@ def add_parser(subparsers) -> None:
                         "reads its one-thread QVPO/FMER update ratio; without it the claim "
                         "cannot be told")
     p.add_argument("--out", required=True, metavar="STEM")
-    p.set_defaults(func=_lazy("tables", "main"))
+    p.set_defaults(func=tables_main)
 
     p = subparsers.add_parser(
         "samples", help="action samples of a run's final policy (multimodality figure)",
@@ -162,7 +304,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--out", required=True, metavar="CSV")
     p.add_argument("-n", type=int, default=300, help="samples per state (default 300)")
-    p.set_defaults(func=_lazy("rollouts", "samples_main"))
+    p.set_defaults(func=samples_main)
 
     p = subparsers.add_parser(
         "goals", help="goals reached by a multigoal run's policy (multimodality measure)",
@@ -175,7 +317,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--episodes", type=int,
                    help="episodes (default: fmer.analysis.multimodality.EPISODES, what the "
                         "verdict reads)")
-    p.set_defaults(func=_lazy("rollouts", "goals_main"))
+    p.set_defaults(func=goals_main)
 
     p = subparsers.add_parser(
         "random-scores", help="return of a uniform random policy per env",
@@ -184,7 +326,7 @@ def add_parser(subparsers) -> None:
         **examples("fmer random-scores --out /tmp/random.csv Hopper-v5 HalfCheetah-v5"))
     p.add_argument("envs", nargs="+", metavar="ENV")
     p.add_argument("--out", required=True, metavar="CSV")
-    p.set_defaults(func=_lazy("rollouts", "random_scores_main"))
+    p.set_defaults(func=random_scores_main)
 
     p = subparsers.add_parser(
         "plan", help="size of each budget's grid: runs, env steps, estimated core-hours",
@@ -210,7 +352,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--stale-minutes", type=float, default=30.0, metavar="M",
                    help="a run on another host whose logs have not changed for M minutes is "
                         "reported as stopped (default: 30)")
-    p.set_defaults(func=_lazy("status", "main"))
+    p.set_defaults(func=status_main)
 
     p = subparsers.add_parser(
         "plot", help="one page per set of runs: evaluation curve and training diagnostics",
@@ -224,7 +366,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", default="plot.png", metavar="FILE",
                    help="image file, its type from the suffix (default: plot.png)")
-    p.set_defaults(func=_lazy("plot", "main"))
+    p.set_defaults(func=plot_main)
 
     p = subparsers.add_parser(
         "defaults-study", help="the defaults study's page, table and figure (paper/defaults.md)",
@@ -246,7 +388,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--csv", default="paper/defaults.csv", metavar="CSV")
     p.add_argument("--figure", default="figures/defaults/study", metavar="STEM",
                    help="writes STEM.png, STEM.pdf")
-    p.set_defaults(func=_lazy("defaults", "main"))
+    p.set_defaults(func=defaults_main)
 
     p = subparsers.add_parser(
         "intervals-study", help="how often intervals over seeds cover the mean "
@@ -262,4 +404,4 @@ def add_parser(subparsers) -> None:
     p.add_argument("--trials", type=int, metavar="N",
                    help="simulated experiments per population and n (default: "
                         "fmer.analysis.coverage.TRIALS)")
-    p.set_defaults(func=_lazy("coverage", "main"))
+    p.set_defaults(func=intervals_main)

@@ -1,39 +1,13 @@
-"""The ``fmer`` command: one subcommand per module, each defining ``add_parser(subparsers)``.
-
-The parser set by ``add_parser`` carries ``func=callable(args) -> int`` via ``set_defaults``.
-"""
+"""``fmer eval``: evaluate a run's saved policy again (fmer.policy) and say the intervals."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import sys
-import textwrap
 
-from fmer import __version__
-from fmer.config import VARIANTS, ConfigError
-from fmer.envs import ENV_NAMES_HELP
-from fmer.runlog import RunLogError
-
-# Order is the order of ``fmer --help``.
-SUBCOMMAND_MODULES = ("fmer.train", "fmer.runlog", "fmer.analysis.cli", "fmer.bench")
+from fmer.cli.common import examples, positive_int
 
 
-def examples(*lines: str) -> dict:
-    """``add_parser`` keywords for a subcommand's help that ends with usage examples."""
-    return {"epilog": "examples:\n" + "\n".join(f"  {line}" for line in lines),
-            "formatter_class": argparse.RawDescriptionHelpFormatter}
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an integer of at least 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _eval(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from fmer.analysis.stats import LEVEL, t_interval, wilson_interval
@@ -68,7 +42,7 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_eval_parser(subparsers) -> None:
+def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "eval", help="evaluate a run's saved policy again",
         description="Load RUN_DIR's final policy (policy.pt) and evaluate it. By default on the "
@@ -86,34 +60,4 @@ def _add_eval_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, metavar="S",
                    help="seed of the episodes and of the action samples (default: the run's)")
     p.add_argument("--out", metavar="CSV", help="also write one row per episode here")
-    p.set_defaults(func=_eval)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="fmer", description="FMER reproducibility package: train, verify, analyse.",
-        epilog="\n".join(textwrap.fill(text, 92, subsequent_indent="  ") for text in (
-            f"environments: {ENV_NAMES_HELP}.",
-            f"variants (--algo): {', '.join(VARIANTS)}.",
-            "`fmer COMMAND --help` shows each command's options and examples.")),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"fmer {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name in SUBCOMMAND_MODULES:
-        importlib.import_module(name).add_parser(sub)
-    _add_eval_parser(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (ConfigError, RunLogError) as exc:
-        print(f"fmer {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    p.set_defaults(func=run)
