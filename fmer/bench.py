@@ -17,8 +17,9 @@ finished (``cuda_wall``); the CUDA path is untested on real hardware.
 
 ``--budget NAME`` also times FMER under each of that budget's own variants (their config
 overrides, e.g. the defaults study's cost settings); ``--whole-run NAME`` trains whole runs
-of each algorithm (``--repeats`` seeds) on that budget's schedule and compares wall times. The
-Markdown page is written by ``fmer.analysis.performance``.
+of each algorithm (``--repeats`` seeds) on that budget's schedule and compares wall times.
+This module measures and writes the rows; ``fmer.analysis.performance`` reads them: the
+summaries, the tables printed, the cost claim's line and the Markdown page.
 """
 
 from __future__ import annotations
@@ -42,14 +43,11 @@ from torch.utils.flop_counter import flop_registry
 
 from fmer import agent as agent_module
 from fmer import qvpo as qvpo_module
-from fmer.analysis import cost_claim
 from fmer.analysis.stats import t_interval
 from fmer.buffer import Batch
 from fmer.config import make_config
 from fmer.device import resolve_device
 from fmer.envs import make_env
-from fmer.execution import bf16_matrix_units
-from fmer.markdown import table as markdown_table
 from fmer.nets import ActionBox
 from fmer.train import make_agent
 
@@ -69,10 +67,7 @@ EXECUTIONS: dict[str, tuple[dict, str | None]] = {
     "bfloat16": ({"train.precision": "bfloat16"}, None),
     "compiled-bfloat16": ({"train.compile": True, "train.precision": "bfloat16"}, "default"),
 }
-HEADLINE = "FMER/SAC update time ratio"
-QVPO_HEADLINE = "QVPO/FMER update time ratio"
-QVPO_RATIO = "qvpo_over_fmer"  # the item of the rows that hold that ratio and its interval
-EFFICIENCY = "FMER update efficiency"
+QVPO_RATIO = "qvpo_over_fmer"  # the item of the rows that hold QVPO/FMER and its interval
 
 
 @dataclass
@@ -343,189 +338,6 @@ def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overri
     return rows
 
 
-# --- what the rows say -----------------------------------------------------------------------
-def lookup(rows: list[dict], env: str, threads: int, item: str,
-           setting: str = DEFAULTS) -> dict | None:
-    for r in rows:
-        if (r["env"], r["threads"], r["item"], r["setting"]) == (env, threads, item, setting):
-            return r
-    return None
-
-
-def _record(rows, env, n, setting=DEFAULTS) -> dict:
-    sac, fmer = (lookup(rows, env, n, f"{a}_update", setting) for a in ("sac", "fmer"))
-    mm = lookup(rows, "", n, "matmul")
-    return {"env": env, "dims": f"{sac['obs_dim']}/{sac['act_dim']}", "threads": n,
-            "setting": setting, "sac_ms": sac["ms"], "fmer_ms": fmer["ms"],
-            "ratio": fmer["ms"] / sac["ms"], "sac_gflop": sac["gflop"],
-            "fmer_gflop": fmer["gflop"], "fmer_gflop_per_s": fmer["gflop_per_s"],
-            "matmul_gflop_per_s": mm["gflop_per_s"],
-            "efficiency": fmer["gflop_per_s"] / mm["gflop_per_s"], "clock": sac["clock"],
-            "floor_ratio": fmer["gflop"] / mm["gflop_per_s"] * 1e3 / sac["ms"],
-            **_qvpo_record(rows, env, n, setting)}
-
-
-def _qvpo_record(rows, env, n, setting) -> dict:
-    """QVPO's update beside FMER's, where it was timed (None elsewhere)."""
-    qvpo, ratio = (lookup(rows, env, n, item, setting) for item in ("qvpo_update", QVPO_RATIO))
-    if qvpo is None or ratio is None:
-        return dict.fromkeys(("qvpo_ms", "qvpo_gflop", "qvpo_ratio", "qvpo_ratio_low",
-                              "qvpo_ratio_high", "qvpo_rounds"))
-    return {"qvpo_ms": qvpo["ms"], "qvpo_gflop": qvpo["gflop"], "qvpo_ratio": ratio["ratio"],
-            "qvpo_ratio_low": ratio["ratio_low"], "qvpo_ratio_high": ratio["ratio_high"],
-            "qvpo_rounds": ratio["reps"]}
-
-
-def summary(rows: list[dict]) -> list[dict]:
-    """One wide record per (env, threads) at the defaults, in the order benched, with the
-    env's raw step rate."""
-    out = []
-    for env, n in dict.fromkeys((r["env"], r["threads"]) for r in rows
-                                if r["env"] and r["setting"] == DEFAULTS):
-        step = next(r for r in rows if r["env"] == env and r["item"] == "env_step")
-        out.append({**_record(rows, env, n), "env_steps_per_s": 1e3 / step["ms"]})
-    return out
-
-
-def settings_summary(rows: list[dict]) -> list[dict]:
-    """One wide record per named setting (first env, fewest threads)."""
-    return [_record(rows, r["env"], r["threads"], r["setting"]) for r in rows
-            if r["setting"] not in (DEFAULTS, *EXECUTIONS) and r["item"] == "fmer_update"]
-
-
-def execution_note(device: str) -> str:
-    """Where bf16 matmuls run natively here, as the execution table's caption says."""
-    units = bf16_matrix_units(resolve_device(device))
-    return (f"bf16 matrix units: {units}" if units else
-            "no bf16 matrix units: bf16 matmuls are emulated")
-
-
-def execution_summary(rows: list[dict]) -> list[dict]:
-    """Eager float32 and each benched execution (first env, fewest threads): the update
-    times, FMER's against eager's, and for a compiled one the first call's wall time and the
-    updates after which a compiled FMER has paid for it (None: it does not pay)."""
-    runs = [r for r in rows if r["item"] == "fmer_update" and r["setting"] in EXECUTIONS]
-    if not runs:
-        return []
-    env, n = runs[0]["env"], runs[0]["threads"]
-    eager = lookup(rows, env, n, "fmer_update")["ms"]
-    out = []
-    for setting in (DEFAULTS, *(r["setting"] for r in runs)):
-        sac, fmer = (lookup(rows, env, n, f"{a}_update", setting)["ms"] for a in ("sac", "fmer"))
-        compile_s = {a: (r["wall_ms"] / 1e3 if r else None) for a, r in
-                     ((a, lookup(rows, env, n, f"{a}_compile", setting)) for a in ("sac", "fmer"))}
-        saved = eager - fmer
-        payback = (compile_s["fmer"] * 1e3 / saved if compile_s["fmer"] and saved > 0
-                   else None)
-        out.append({"setting": "eager float32" if setting == DEFAULTS else setting,
-                    "sac_ms": sac, "fmer_ms": fmer, "ratio": fmer / sac,
-                    "vs_eager": fmer / eager, "sac_compile_s": compile_s["sac"],
-                    "fmer_compile_s": compile_s["fmer"], "payback": payback})
-    return out
-
-
-def parts_summary(rows: list[dict], algo: str = "fmer") -> list[dict]:
-    """The FMER (or QVPO) update's parts (ms) per (env, threads), at the defaults."""
-    labels = (*LABELLED[algo][1], "rest")
-    out = []
-    for rec in summary(rows):
-        if rec.get(f"{algo}_ms") is None:
-            continue
-        parts = {r["item"].removeprefix(f"{algo}_"): r["ms"] for r in rows
-                 if (r["env"], r["threads"], r["setting"]) == (rec["env"], rec["threads"],
-                                                               DEFAULTS)
-                 and r["item"] in {f"{algo}_{p}" for p in labels}}
-        out.append({"env": rec["env"], "threads": rec["threads"],
-                    f"{algo}_ms": rec[f"{algo}_ms"], **parts})
-    return out
-
-
-TABLE_COLUMNS = (
-    ("env", "env", "{}"), ("obs/act", "dims", "{}"), ("threads", "threads", "{}"),
-    ("env steps/s", "env_steps_per_s", "{:,.0f}"), ("SAC ms", "sac_ms", "{:.1f}"),
-    ("FMER ms", "fmer_ms", "{:.1f}"), ("FMER/SAC", "ratio", "{:.2f}"),
-    ("SAC GFLOP", "sac_gflop", "{:.2f}"), ("FMER GFLOP", "fmer_gflop", "{:.2f}"),
-    ("FMER GFLOP/s", "fmer_gflop_per_s", "{:.0f}"),
-    ("matmul GFLOP/s", "matmul_gflop_per_s", "{:.0f}"), ("efficiency", "efficiency", "{:.0%}"),
-    ("floor/SAC", "floor_ratio", "{:.2f}"),
-)
-QVPO_COLUMNS = (
-    ("env", "env", "{}"), ("threads", "threads", "{}"), ("FMER ms", "fmer_ms", "{:.1f}"),
-    ("QVPO ms", "qvpo_ms", "{:.0f}"), ("QVPO/FMER", "qvpo_ratio", "{:.1f}"),
-    ("95% interval", "qvpo_interval", "{}"), ("rounds", "qvpo_rounds", "{}"),
-    ("QVPO GFLOP", "qvpo_gflop", "{:.1f}"), ("FMER GFLOP", "fmer_gflop", "{:.2f}"),
-)
-SETTING_COLUMNS = (
-    ("setting", "setting", "{}"), ("SAC ms", "sac_ms", "{:.1f}"), ("FMER ms", "fmer_ms", "{:.1f}"),
-    ("FMER/SAC", "ratio", "{:.2f}"), ("FMER GFLOP", "fmer_gflop", "{:.2f}"),
-    ("efficiency", "efficiency", "{:.0%}"),
-)
-PART_COLUMNS = (("env", "env", "{}"), ("threads", "threads", "{}"),
-                ("FMER ms", "fmer_ms", "{:.1f}"),
-                *((p.replace("_", " "), p, "{:.1f}") for p in (*FMER_PARTS, "rest")))
-QVPO_PART_COLUMNS = (("env", "env", "{}"), ("threads", "threads", "{}"),
-                     ("QVPO ms", "qvpo_ms", "{:.0f}"),
-                     *((p.replace("_", " "), p, "{:.0f}") for p in (*QVPO_PARTS, "rest")))
-WHOLE_RUN_COLUMNS = (("algo", "algo", "{}"), ("seed", "seed", "{}"),
-                     ("env steps", "steps", "{:,}"), ("wall time (min)", "minutes", "{:.1f}"))
-EXECUTION_COLUMNS = (
-    ("execution", "setting", "{}"), ("SAC ms", "sac_ms", "{:.1f}"),
-    ("FMER ms", "fmer_ms", "{:.1f}"), ("FMER/SAC", "ratio", "{:.2f}"),
-    ("FMER / eager", "vs_eager", "{:.2f}"), ("SAC compile s", "sac_compile_s", "{:.0f}"),
-    ("FMER compile s", "fmer_compile_s", "{:.0f}"),
-    ("FMER pays back after (updates)", "payback", "{:,.0f}"),
-)
-
-
-def format_table(records: list[dict], columns=TABLE_COLUMNS, markdown: bool = False) -> str:
-    header = [h for h, _, _ in columns]
-    body = [["" if rec[key] is None else fmt.format(rec[key]) for _, key, fmt in columns]
-            for rec in records]
-    if markdown:
-        return markdown_table(header, body)
-    widths = [max(len(c) for c in col) for col in zip(header, *body, strict=True)]
-    return "\n".join("  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True))
-                     for line in [header, *body])
-
-
-def qvpo_summary(rows: list[dict]) -> list[dict]:
-    """QVPO's update beside FMER's per (env, threads), at the defaults, with the interval."""
-    return [{**rec, "qvpo_interval": f"[{rec['qvpo_ratio_low']:.1f}, "
-                                     f"{rec['qvpo_ratio_high']:.1f}]"}
-            for rec in summary(rows) if rec["qvpo_ms"] is not None]
-
-
-def qvpo_ratio(rows: list[dict]) -> tuple[float, float, float, int] | None:
-    """What the cost claim's rule reads (fmer.analysis.cost_claim): QVPO's update over FMER's,
-    its 95% interval and the rounds, on the first env at one thread (None if not timed)."""
-    recs = [r for r in summary(rows) if r["threads"] == 1 and r["qvpo_ms"] is not None]
-    if not recs:
-        return None
-    r = recs[0]
-    return r["qvpo_ratio"], r["qvpo_ratio_low"], r["qvpo_ratio_high"], int(r["qvpo_rounds"])
-
-
-def cost_claim_line(rows: list[dict]) -> str:
-    """The cost claim's rule applied to these rows, as one line."""
-    measured = qvpo_ratio(rows)
-    if measured is None:
-        return (f"Cost claim against QVPO: {cost_claim.verdict(np.nan, np.nan, np.nan, 0)} "
-                "(no one-thread QVPO timing)")
-    r, low, high, n = measured
-    return (f"Cost claim against QVPO (fmer.analysis.cost_claim): "
-            f"{cost_claim.verdict(r, low, high, n)}, {cost_claim.magnitude(low, high)} "
-            f"({QVPO_HEADLINE} {r:.1f} [{low:.1f}, {high:.1f}], n = {n} rounds)")
-
-
-def headline(records: list[dict]) -> tuple[dict, list[str]]:
-    """The first env on the fewest threads, and the last two lines of every bench: the
-    efficiency, then the ratio."""
-    fewest = min(r["threads"] for r in records)
-    rec = next(r for r in records if r["threads"] == fewest)
-    return rec, [f"{EFFICIENCY}: {rec['efficiency']:.0%} of the matmul rate",
-                 f"{HEADLINE}: {rec['ratio']:.2f}"]
-
-
 INT_COLUMNS = ("obs_dim", "act_dim", "threads", "reps")
 TEXT_COLUMNS = ("env", "setting", "item", "clock")
 
@@ -580,20 +392,3 @@ def whole_runs(env: str, budget: str, overrides: dict | None = None,
     of the machine's load during the measurement falls on all algorithms alike)."""
     return [whole_run(env, algo, budget, overrides, seed) for seed in range(repeats)
             for algo in WHOLE_RUN_ALGOS]
-
-
-def whole_run_ratios(runs: list[dict]) -> list[str]:
-    """FMER over SAC and QVPO over FMER in wall time: the geometric mean over the seeds both
-    have, with a 95% t interval of the log ratios from two seeds on."""
-    minutes = {(r["algo"], r["seed"]): r["minutes"] for r in runs}
-    lines = []
-    for num, den in (("fmer", "sac"), ("qvpo", "fmer")):
-        seeds = sorted(s for a, s in minutes if a == num and (den, s) in minutes)
-        if not seeds:
-            continue
-        logs = [np.log(minutes[num, s] / minutes[den, s]) for s in seeds]
-        mean, low, high = (float(np.exp(x)) for x in t_interval(logs))
-        interval = f" [{low:.2f}, {high:.2f}]" if len(seeds) > 1 else ""
-        lines.append(f"{num.upper()}/{den.upper()} whole-run wall time: {mean:.2f}{interval} "
-                     f"(n = {len(seeds)} seed(s))")
-    return lines

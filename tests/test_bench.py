@@ -9,6 +9,7 @@ import torch
 from conftest import run_fmer
 
 from fmer import bench, flow
+from fmer.analysis import performance
 from fmer.velocity import VelocityField
 
 F64 = torch.float64
@@ -74,7 +75,7 @@ def test_tiny_bench_prints_a_table_writes_csv_and_ends_with_efficiency_and_ratio
     assert {f"qvpo_{p}" for p in (*bench.QVPO_PARTS, "rest")} <= items
     qvpo_parts = sum(float(by_item[f"qvpo_{p}"]["ms"]) for p in bench.QVPO_PARTS)
     assert abs(float(qvpo["ms"]) - qvpo_parts) < 0.2 * float(qvpo["ms"])
-    measured = bench.qvpo_ratio(bench.read_csv(out))
+    measured = performance.qvpo_ratio(bench.read_csv(out))
     assert measured is not None and measured[0] == pytest.approx(float(ratio["ratio"]))
     assert measured[3] == 2
     assert "QVPO's update by part" in proc.stdout and "denoising" in proc.stdout
@@ -106,13 +107,13 @@ def test_whole_run_ratios_pair_seeds_and_give_an_interval_from_two():
     runs = [{"algo": a, "seed": s, "minutes": m} for a, s, m in (
         ("sac", 0, 1.0), ("fmer", 0, 4.0), ("qvpo", 0, 40.0),
         ("sac", 1, 2.0), ("fmer", 1, 4.0), ("qvpo", 1, 20.0), ("qvpo", 2, 1.0))]
-    fmer_sac, qvpo_fmer = bench.whole_run_ratios(runs)
+    fmer_sac, qvpo_fmer = performance.whole_run_ratios(runs)
     # geometric means over the paired seeds: √(4 · 2) = 2.83, √(10 · 5) = 7.07
     assert fmer_sac.startswith("FMER/SAC whole-run wall time: 2.83 [")
     assert qvpo_fmer.startswith("QVPO/FMER whole-run wall time: 7.07 [")
     assert qvpo_fmer.endswith("(n = 2 seed(s))")
-    assert bench.whole_run_ratios(runs[:3])[1] == ("QVPO/FMER whole-run wall time: 10.00 "
-                                                   "(n = 1 seed(s))")
+    assert performance.whole_run_ratios(runs[:3])[1] == ("QVPO/FMER whole-run wall time: "
+                                                         "10.00 (n = 1 seed(s))")
 
 
 def test_bad_arguments_are_refused():

@@ -147,7 +147,7 @@ def interval_note(table: pd.DataFrame) -> str:
 def write(table: pd.DataFrame, completeness: pd.DataFrame, reported: pd.DataFrame,
           budget: str, out: str | Path, qvpo_timing: tuple | None = None) -> list[Path]:
     """OUT.md and OUT.tex; ``qvpo_timing``: fmer bench's QVPO/FMER update ratio, its interval
-    and rounds (fmer.bench.qvpo_ratio), which the cost claim's verdict reads."""
+    and rounds (fmer.analysis.performance.qvpo_ratio), which the cost claim's verdict reads."""
     c = counts(completeness)
     reused = reused_note(completeness)
     note = (f"Ours: budget `{budget}`, {c['complete']} of {len(completeness)} runs complete "

@@ -274,7 +274,8 @@ def verdict_rows(estimates: pd.DataFrame, completeness: pd.DataFrame,
                  budget: str, qvpo_timing: tuple | None = None) -> pd.DataFrame:
     """One row per claim: claim, verdict, numbers, note (the budget's length against the
     paper's, or what the numbers are). ``qvpo_timing``: fmer bench's QVPO/FMER update ratio,
-    its interval and rounds (fmer.bench.qvpo_ratio); None: the cost claim cannot be told."""
+    its interval and rounds (fmer.analysis.performance.qvpo_ratio); None: the cost claim
+    cannot be told."""
     rows = [
         _performance(estimates, "FrankaKitchen: FMER's success beats SAC's",
                      "final_success_pct", [("fmer", SAC)], KITCHEN_BENCHMARKS,

@@ -8,20 +8,15 @@ import sys
 from pathlib import Path
 
 from fmer import budgets
-from fmer.analysis.performance import render
-from fmer.bench import (
-    DEFAULT_ENVS,
-    DEFAULT_THREADS,
+from fmer.analysis.performance import (
     EFFICIENCY,
     EXECUTION_COLUMNS,
-    EXECUTIONS,
     HEADLINE,
     PART_COLUMNS,
     QVPO_COLUMNS,
     QVPO_PART_COLUMNS,
     SETTING_COLUMNS,
     WHOLE_RUN_COLUMNS,
-    bench,
     cost_claim_line,
     execution_note,
     execution_summary,
@@ -29,12 +24,12 @@ from fmer.bench import (
     headline,
     parts_summary,
     qvpo_summary,
+    render,
     settings_summary,
     summary,
     whole_run_ratios,
-    whole_runs,
-    write_csv,
 )
+from fmer.bench import DEFAULT_ENVS, DEFAULT_THREADS, EXECUTIONS, bench, whole_runs, write_csv
 from fmer.cli.common import examples, positive_int
 from fmer.config import DEVICES, ConfigError, parse_overrides
 
