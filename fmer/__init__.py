@@ -4,7 +4,12 @@ Constraints" (FMER, arXiv 2603.17685). Data flows env -> agent -> logs -> aggreg
 ``fmer.load_policy(RUN_DIR)`` loads a run's final policy (fmer.policy).
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:  # the one place the version is written is pyproject.toml
+    __version__ = version("fmer")
+except PackageNotFoundError:  # a source tree on PYTHONPATH, never installed
+    __version__ = "unknown"
 
 
 def load_policy(run_dir, device="cpu"):
