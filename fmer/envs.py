@@ -86,11 +86,16 @@ def _float32_obs(env: gym.Env) -> gym.Env:
     )
 
 
-class KitchenTasks(gym.Wrapper):
-    """FrankaKitchen with the flat observation and per-episode task bookkeeping in info."""
+class KitchenTasks(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """FrankaKitchen with the flat observation and per-episode task bookkeeping in info.
+
+    The observation is a copy (``astype``): FrankaKitchen-v1 returns arrays that its later
+    steps and resets overwrite. Its constructor arguments are recorded (Gymnasium's wrapper
+    convention), so that ``env.spec.make()`` rebuilds the wrapped env."""
 
     def __init__(self, env: gym.Env, n_tasks: int):
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, n_tasks=n_tasks)
+        gym.Wrapper.__init__(self, env)
         self.n_tasks = n_tasks
         self.observation_space = _box32(env.observation_space["observation"])
         # float32 like every other env here (the robot's own space is float64, same bounds)

@@ -1,14 +1,17 @@
 import gymnasium as gym
+import gymnasium_robotics
 import mujoco
 import numpy as np
 import pytest
 from gymnasium import spaces
+from gymnasium.utils.env_checker import check_env
 from gymnasium_robotics.envs.franka_kitchen.kitchen_env import (
     OBS_ELEMENT_GOALS,
     OBS_ELEMENT_INDICES,
 )
 
 from fmer.envs import (
+    CLASSIC_CONTROL,
     ENV_NAMES,
     ENV_NAMES_HELP,
     KITCHEN_STEPS,
@@ -64,6 +67,25 @@ def test_seeded_factory_makes_unseeded_reset_and_sampling_reproducible():
     a, b = make_env("Hopper-v5", seed=3), make_env("Hopper-v5", seed=3)
     np.testing.assert_array_equal(a.reset()[0], b.reset()[0])
     np.testing.assert_array_equal(a.action_space.sample(), b.action_space.sample())
+
+
+# Gymnasium's own checker (render modes left out: no display here). It rebuilds each env from
+# env.spec, wrappers included, to check close(); FrankaKitchen's wrapper records its arguments.
+@pytest.mark.parametrize("name", list(dict.fromkeys((*ENV_NAMES, *CLASSIC_CONTROL))))
+def test_every_env_passes_gymnasiums_checker(name):
+    env = make_env(name)
+    check_env(env, skip_render_check=True)
+    env.close()
+
+
+def test_raw_kitchen_fails_the_checker_that_the_package_wrapper_passes():
+    # FrankaKitchen-v1 hands out observations that its next step overwrites; the package's
+    # kitchen envs pass (above) because the wrapper copies them
+    gym.register_envs(gymnasium_robotics)
+    raw = gym.make("FrankaKitchen-v1", tasks_to_complete=["microwave"], disable_env_checker=True)
+    with pytest.raises(AssertionError, match="share an object"):
+        check_env(raw, skip_render_check=True)
+    raw.close()
 
 
 def test_mujoco_ids_come_from_the_registry():
