@@ -1,4 +1,6 @@
-"""The training loop and the run directory it writes (``fmer train``: fmer.cli.train).
+"""The training loop (``Trainer``), and ``train``: the loop run in a run directory, whose
+lock, refusals, provenance and signals are fmer.rundir's (progress on stderr: fmer.progress;
+the ``fmer train`` command: fmer.cli.train).
 
 A complete run directory holds eval.csv, train.csv, meta.json and the final policy
 (policy.pt: the actor alone, fmer.policy), written when the last step is done.
@@ -41,44 +43,29 @@ saved one. Running ``fmer train`` again with the same ``--out`` resumes; the CSV
 to the checkpoint and continue, so a killed-and-resumed run writes the same logs as one that
 was never interrupted. It refuses, touching nothing, a directory holding a complete run, a run
 of another config (naming the keys), a run that failed on a non-finite value, logs without a
-meta.json, or a damaged checkpoint (naming the file). One process per directory (a lock file).
+meta.json, or a damaged checkpoint (naming the file). One process per directory (a lock file;
+fmer.rundir).
 """
 
 from __future__ import annotations
 
-import fcntl
-import importlib.metadata
 import importlib.util
 import math
 import os
-import platform
 import random
 import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
-from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from fmer import execution
+from fmer import execution, rundir
 from fmer.buffer import ReplayBuffer
 from fmer.checkpoint import Checkpointer, CheckpointError
-from fmer.config import (
-    PLACEMENT_KEYS,
-    Config,
-    ConfigError,
-    config_from_dict,
-    diff,
-)
-from fmer.device import describe, resolve_device, use_cuda_determinism
+from fmer.config import PLACEMENT_KEYS, Config, ConfigError, diff
+from fmer.device import resolve_device, use_cuda_determinism
 from fmer.envs import make_env
 from fmer.evaluation import (
     LOOP_RNG,
@@ -91,25 +78,18 @@ from fmer.evaluation import (
 )
 from fmer.nets import ActionBox
 from fmer.policy import save_policy
+from fmer.progress import Progress
 from fmer.runlog import (
     EVAL_COLUMNS,
     LOG_FILES,
     POLICY_FILE,
     TENSORBOARD_EXTRA,
     CsvLog,
-    RunLogError,
     TensorBoardLog,
-    read_meta,
     sha256_file,
     train_columns,
     write_meta,
 )
-
-PACKAGES = ("torch", "numpy", "gymnasium", "mujoco", "gymnasium_robotics", "fmer")
-
-
-class RunDirError(RuntimeError):
-    """The output directory cannot take this run (complete, different, foreign or busy)."""
 
 
 class NonFiniteError(RuntimeError):
@@ -148,47 +128,6 @@ def _build_agent(cfg: Config, obs_dim: int, box: ActionBox):
 
         return QVPO(obs_dim, box, cfg, device)
     raise ConfigError(f"algo: no agent for {cfg.algo!r}")
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-# What makes a run: a change here marks meta.json's git state dirty. results/, figures/ and
-# paper/ are not among them: the workflow itself rewrites those.
-CODE_PATHS = ("fmer", "workflow", "pyproject.toml")
-_CHECKOUT = Path(__file__).resolve().parents[1]  # the repository, if the package runs from one
-
-
-def _git_state(root: Path = _CHECKOUT) -> dict[str, Any]:
-    """Commit of the checkout the package is imported from, and whether its code
-    (CODE_PATHS) differs from that commit; None if it is not a checkout."""
-    root = root.resolve()
-
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(["git", "-C", str(root), *args], capture_output=True,
-                                 text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    top = git("rev-parse", "--show-toplevel")
-    commit = git("rev-parse", "HEAD") if top and Path(top).resolve() == root else None
-    if commit is None:
-        return {"commit": None, "dirty": None}
-    changed = git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
-    return {"commit": commit, "dirty": None if changed is None else bool(changed)}
-
-
-def _versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 def _finite_or_raise(state: Any, step: int, prefix: str = "") -> None:
@@ -275,6 +214,10 @@ class Trainer:
         self.last_eval = math.nan
         self.wall_before = 0.0  # wall time of earlier sessions of this run
         self.stop_signal: int | None = None
+
+    def stop(self, signum: int) -> None:
+        """Checkpoint and stop at the end of the current step (a signal's request)."""
+        self.stop_signal = signum
 
     # --- env ---------------------------------------------------------------------------------
     def _reset_episode(self) -> np.ndarray:
@@ -418,108 +361,6 @@ class Trainer:
             progress.close()
 
 
-class Progress:
-    """Progress on stderr: a tqdm bar on a terminal; anywhere else (a workflow log, a SLURM
-    output file) one plain line per train.csv row, because a bar redrawn with carriage returns
-    becomes one ever-growing line in a file (~26 MB for a 1M-step run)."""
-
-    def __init__(self, desc: str, total: int, initial: int):
-        self.desc, self.total = desc, total
-        self.bar = (tqdm(total=total, initial=initial, unit="step", mininterval=1.0, desc=desc,
-                         file=sys.stderr) if sys.stderr.isatty() else None)
-
-    def update(self) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-
-    def evaluated(self, eval_return: float) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix(eval_return=f"{eval_return:.1f}", refresh=False)
-
-    def line(self, step: int, env_steps_per_s: float, last_eval: float) -> None:
-        if self.bar is None:
-            evaluation = "none yet" if math.isnan(last_eval) else f"{last_eval:.1f}"
-            print(f"{self.desc}: step {step}/{self.total}, {env_steps_per_s:.1f} env steps/s, "
-                  f"last evaluation return {evaluation}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-@contextmanager
-def _stop_on_signals(trainer: Trainer):
-    """SIGTERM/SIGINT ask the loop to checkpoint and stop at the end of the current step."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, _frame):
-        trainer.stop_signal = signum
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
-@contextmanager
-def _exclusive(out: Path):
-    """One process per run directory; the OS drops the lock if the process dies.
-
-    The lock file exists only while a process holds it: it is removed on every way out
-    (complete, failed, refused), so that a refused call leaves the directory as it found it
-    (the workflow moves ``RUN/.train/*`` up and removes ``.train``: a dot file left behind
-    fails that job). Since the path is unlinked, a process that opened it just before must
-    check that its lock is still on the file at the path, or two could both hold a lock.
-    """
-    path = out / ".lock"
-    with open(path, "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if not path.exists() or os.stat(path).st_ino != os.fstat(f.fileno()).st_ino:
-                raise BlockingIOError
-        except BlockingIOError as exc:
-            raise RunDirError(f"{out}: another process is training in this directory") from exc
-        try:
-            yield
-        finally:
-            path.unlink()
-
-
-def _previous_run(out: Path, cfg: Config) -> dict | None:
-    """The meta.json of an unfinished run of this config in ``out`` (to resume), None if
-    ``out`` holds no run; RunDirError if it holds one we must not touch."""
-    meta_path = out / "meta.json"
-    if not meta_path.exists():
-        leftovers = [n for n in (*LOG_FILES, "checkpoint") if (out / n).exists()]
-        if leftovers:
-            raise RunDirError(f"{out}: holds {', '.join(leftovers)} but no meta.json; "
-                              "refusing to overwrite, choose another --out")
-        return None
-    try:
-        meta = read_meta(meta_path)
-        old = config_from_dict(meta["config"])
-    except (RunLogError, ConfigError) as exc:
-        raise RunDirError(f"{out}: holds a run this version cannot read ({exc}); "
-                          "choose another --out") from exc
-    keys = diff(cfg, old, ignore=PLACEMENT_KEYS)
-    if keys:
-        raise RunDirError(f"{out}: holds a run with a different config (differs in: "
-                          f"{', '.join(keys)}); choose another --out")
-    if meta["status"] == "complete":
-        raise RunDirError(f"{out}: holds a complete run of this config; nothing to do "
-                          "(delete it to train again)")
-    # a non-finite value would recur on resumption (the run is deterministic); signals, kills
-    # and errors of the machine (disk full, ...) would not
-    if meta["status"] == "failed" and meta.get("failure"):
-        raise RunDirError(f"{out}: holds a failed run ({meta.get('error')}); delete it to "
-                          "train again")
-    return meta
-
-
 def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
           budget: str | None = None) -> Path:
     """Train one run into ``out_dir``, resuming an unfinished run of the same config there
@@ -531,23 +372,16 @@ def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
         raise ConfigError(f"train.tensorboard=true needs the optional extra: {TENSORBOARD_EXTRA}")
     torch.set_num_threads(cfg.train.threads)
     out.mkdir(parents=True, exist_ok=True)
-    with _exclusive(out):
-        meta = _previous_run(out, cfg)
+    with rundir.exclusive(out):
+        meta = rundir.previous_run(out, cfg)
         trainer = Trainer(cfg, out)
         state = trainer.checkpointer.load(trainer.buffer) if meta else None
         if state is not None:
             trainer.load_state_dict(state)
         if meta is None:
-            meta = {
-                "config": cfg.to_dict(), "variant": variant or cfg.algo, "budget": budget,
-                "seed": cfg.seed, "env": cfg.env, "algo": cfg.algo, "versions": _versions(),
-                "git": _git_state(), "host": socket.gethostname(), "device": describe(device),
-                "execution": execution.describe(cfg.train), "started": _now(), "resumes": [],
-            }
+            meta = rundir.new_meta(cfg, device, variant, budget)
         else:
-            meta["resumes"].append({"step": trainer.step, "time": _now(),
-                                    "host": socket.gethostname(), "device": describe(device),
-                                    "execution": execution.describe(cfg.train)})
+            meta["resumes"].append(rundir.resumption(cfg, device, trainer.step))
         # pid: `fmer status` tells a live run from a killed one (on the same host)
         meta.update(status="running", ended=None, error=None, interrupted=False, sha256=None,
                     pid=os.getpid())
@@ -562,10 +396,10 @@ def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
         tensorboard = (TensorBoardLog(out / "tb", trainer.step) if cfg.train.tensorboard
                        else None)
         try:
-            with _stop_on_signals(trainer):
+            with rundir.stop_on_signals(trainer.stop):
                 trainer.run(logs, tensorboard)
         except BaseException as exc:
-            meta.update(status="failed", ended=_now(), error=str(exc) or type(exc).__name__,
+            meta.update(status="failed", ended=rundir.now(), error=str(exc) or type(exc).__name__,
                         interrupted=isinstance(exc, TrainInterrupted))
             if isinstance(exc, NonFiniteError):
                 meta["failure"] = {"step": exc.step, "quantity": exc.quantity}
@@ -577,7 +411,7 @@ def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
             if tensorboard:
                 tensorboard.close()
         save_policy(out / POLICY_FILE, trainer.agent, cfg, trainer.obs_dim, trainer.box)
-        meta.update(status="complete", ended=_now(),
+        meta.update(status="complete", ended=rundir.now(),
                     sha256={name: sha256_file(out / name) for name in (*LOG_FILES, POLICY_FILE)})
         write_meta(meta_path, meta)
         if not cfg.train.keep_checkpoint:

@@ -14,12 +14,12 @@ from fmer.agent import FMER
 from fmer.cli import main
 from fmer.config import ALGOS, make_config
 from fmer.nets import ActionBox
+from fmer.rundir import git_state
 from fmer.runlog import sha256_file
 from fmer.train import (
     IntervalMetrics,
     NonFiniteError,
     _finite_or_raise,
-    _git_state,
     derive_seed,
     make_agent,
     train,
@@ -145,11 +145,11 @@ def test_dirty_counts_the_code_that_makes_a_run_not_the_results(tmp_path):
     git("init", "-q")
     git("add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "v1")
-    assert _git_state(tmp_path)["dirty"] is False
+    assert git_state(tmp_path)["dirty"] is False
     (tmp_path / "results/a/eval.csv").write_text("rewritten by the workflow\n")
     (tmp_path / "README.md").write_text("edited\n")
-    assert _git_state(tmp_path)["dirty"] is False
+    assert git_state(tmp_path)["dirty"] is False
     for name in ("fmer/agent.py", "workflow/Snakefile", "pyproject.toml"):
         (tmp_path / name).write_text("v2\n")
-        assert _git_state(tmp_path)["dirty"] is True, name
+        assert git_state(tmp_path)["dirty"] is True, name
         git("checkout", "--", name)

@@ -12,8 +12,9 @@ from fmer.checkpoint import CheckpointError
 from fmer.cli.common import examples
 from fmer.config import DEVICES, VARIANTS, Config, ConfigError, make_config, parse_overrides
 from fmer.envs import ENV_NAMES_HELP
+from fmer.rundir import RunDirError
 from fmer.runlog import RunLogError
-from fmer.train import NonFiniteError, RunDirError, TrainInterrupted, train
+from fmer.train import NonFiniteError, TrainInterrupted, train
 
 
 def resolve(args: argparse.Namespace) -> Config:
