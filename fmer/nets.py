@@ -29,6 +29,12 @@ def tanh_log_det_jacobian(u: torch.Tensor) -> torch.Tensor:
 AUTOCAST_DEVICES = ("cpu", "cuda")
 
 
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32 if autocast made it a half type (bf16, fp16), else as it is: float32
+    and float64 pass unchanged (a float64 test keeps float64)."""
+    return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
+
+
 class OutputLinear(nn.Linear):
     """A network's last layer: ``nn.Linear``, but in float32 under bf16 autocast
     (``train.precision``, fmer.execution), so that Q-values, velocities and SAC's mean and

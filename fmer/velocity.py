@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from fmer.nets import OutputLinear
+from fmer.nets import OutputLinear, at_least_float32
 
 SINUSOIDAL_FEATURES = 16
 
@@ -201,10 +201,10 @@ class BoundVelocity:
         a2, d1, d2 = self._hidden(z, t)
         _, l2, l3 = self.net.layers
         coupling = l2.weight * (self._w1z @ l3.weight).T  # (H2, H1)
-        # the sum over units in float32 under bf16 autocast (a no-op in float32)
+        # the sum over units in float32 under bf16 autocast (a no-op in float32 and float64)
         if torch.is_grad_enabled():
-            return l3(a2), ((d1 @ coupling.T).float() * d2).sum(dim=-1)
-        return l3(a2), (d1 @ coupling.T).float().mul_(d2).sum(dim=-1)
+            return l3(a2), (at_least_float32(d1 @ coupling.T) * d2).sum(dim=-1)
+        return l3(a2), at_least_float32(d1 @ coupling.T).mul_(d2).sum(dim=-1)
 
     def velocity_and_hutchinson(
         self, z: torch.Tensor, t: torch.Tensor, eps: torch.Tensor
@@ -219,4 +219,4 @@ class BoundVelocity:
         else:  # the same products, each buffer reused
             jeps = F.linear(F.linear(F.linear(eps, self._w1z).mul_(d1), l2.weight).mul_(d2),
                             l3.weight)
-        return l3(a2), (jeps.float() * eps).sum(dim=-1).mean(dim=0)
+        return l3(a2), (at_least_float32(jeps) * eps).sum(dim=-1).mean(dim=0)

@@ -18,7 +18,7 @@ from fmer.buffer import ReplayBuffer
 from fmer.checkpoint import Checkpointer
 from fmer.cli import main
 from fmer.device import float_fingerprint
-from fmer.runlog import verify_run
+from fmer.runlog import POLICY_FILE, RUN_FILES, verify_run
 
 # 900 steps of Pendulum (4.5 episodes): checkpoints every 100 steps fall inside episodes
 SCHEDULE = ["--set", "train.total_steps=900", "--set", "train.learning_starts=200",
@@ -187,7 +187,7 @@ def test_complete_run_is_not_overwritten(smoke_run, capsys):
     assert "complete run" in capsys.readouterr().err
     assert _snapshot(smoke_run) == before
     # not even a lock file: the workflow moves RUN/.train/* up and then removes .train
-    assert sorted(p.name for p in smoke_run.iterdir()) == ["eval.csv", "meta.json", "train.csv"]
+    assert sorted(p.name for p in smoke_run.iterdir()) == sorted([*RUN_FILES, POLICY_FILE])
 
 
 def test_directory_with_logs_but_no_meta_is_not_overwritten(tmp_path, capsys):

@@ -281,7 +281,8 @@ def outputs_args(paths):
 def tables_cmd(budget):
     _, completeness, estimates = summary_paths(budget)
     return (f"fmer tables --budget {budget} --estimates {estimates}"
-            f" --completeness {completeness} --reported {REPORTED} --out paper/{budget}/results")
+            f" --completeness {completeness} --reported {REPORTED} --performance {PERFORMANCE}"
+            f" --out paper/{budget}/results")
 
 
 def target_inputs(envs=None, variants=None, figures=()):

@@ -65,6 +65,7 @@ rule figures:
         existing(run_files(RUNS[BUDGET])),
         RANDOM_SCORES,
         REPORTED,
+        PERFORMANCE,
     log:
         f"logs/{BUDGET}/figures.log",
     params:
