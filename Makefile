@@ -29,7 +29,7 @@ figures: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check fmer tests workflow
 	$(BIN)/snakemake --lint --snakefile workflow/Snakefile
-	$(BIN)/python -m pytest -x -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -x -q
 
 ## The workflow under a live one-node SLURM scheduler (installs slurm-wlm; needs root).
 test-slurm: $(STAMP)
