@@ -361,8 +361,9 @@ def test_every_job_went_through_slurm_under_its_rule_name(cluster, slurm_run):
                   "--format=JobName,State,Comment,Account,Partition")
     runs = budgets.runs(CONFIG, "smoke")
     expected = {f"rule_train_wildcards_smoke_{r.env}_{r.variant}_{r.seed}" for r in runs}
-    expected |= {f"rule_samples_wildcards_smoke_{r.variant}_{r.seed}"
-                 for r in budgets.select(runs, envs=[MULTIGOAL])}
+    # a multigoal run's samples (the figure) and goals (the multimodality measure)
+    expected |= {f"rule_{rule}_wildcards_smoke_{r.variant}_{r.seed}"
+                 for r in budgets.select(runs, envs=[MULTIGOAL]) for rule in ("samples", "goals")}
     expected.add("rule_random_scores")
     # one job per remote rule run; the local rules (summary, figures, tables) stay local
     assert sorted(j[2] for j in jobs) == sorted(expected)
