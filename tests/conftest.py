@@ -1,4 +1,5 @@
-"""Shared helpers: the ``fmer`` command as a subprocess, a tiny schedule, CSV comparison."""
+"""Shared helpers: the ``fmer`` command as a subprocess, a tiny schedule, CSV comparison, one
+torch thread, and Pendulum learning against a random policy."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
+from fmer.config import make_config
+from fmer.envs import make_env, run_episode
 from fmer.runlog import TIMING_COLUMNS
+from fmer.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,3 +54,49 @@ def smoke_run(tmp_path_factory) -> Path:
     proc = run_fmer(*smoke_args(out))
     assert proc.returncode == 0, proc.stderr
     return out
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread in this process, as runs train (train.threads): two threads per
+    process on a shared 2-core machine run several times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def another_value(value):
+    """Another valid value of a config key's type."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, list):
+        return [v * 2 for v in value]
+    if isinstance(value, str):
+        return {"silu": "relu", "mish": "relu", "sinusoidal": "linear", "softmax": "top1",
+                "hutchinson": "exact", "trace": "exact"}[value]
+    return value * 2 if value else 1
+
+
+def random_pendulum_return(seed: int, episodes: int) -> float:
+    """The mean return of uniformly random actions on Pendulum-v1: what learning must beat."""
+    env = make_env("Pendulum-v1")
+    rng = np.random.default_rng(seed)
+    returns = [run_episode(env, lambda _: rng.uniform(-2, 2, 1).astype(np.float32),
+                           10_000 * seed + ep)[0] for ep in range(episodes)]
+    return float(np.mean(returns))
+
+
+def learn_pendulum(out: Path, algo: str, seed: int, overrides: dict,
+                   from_step: int) -> tuple[float, float, dict[int, float]]:
+    """Trains `algo` on Pendulum-v1 and returns the best evaluation from `from_step` on, a
+    random policy's return over as many episodes, and every evaluation by step. Learning
+    tests ask for the best of a window, not a value at one step: where a run takes off depends
+    on float rounding, and single evaluations dip after take-off."""
+    cfg = make_config("Pendulum-v1", algo, seed, overrides=overrides)
+    train(cfg, out)
+    with open(out / "eval.csv", newline="") as f:
+        returns = {int(r["step"]): float(r["return_mean"]) for r in csv.DictReader(f)}
+    random_return = random_pendulum_return(seed, cfg.train.eval_episodes)
+    assert random_return < -900  # sanity: the random policy really is bad
+    return max(r for step, r in returns.items() if step >= from_step), random_return, returns

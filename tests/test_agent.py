@@ -20,14 +20,7 @@ from fmer.train import train
 from fmer.velocity import VelocityField
 from fmer.weights import candidate_weights
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # two threads per process on a shared 2-core machine run several times slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # as runs train (conftest)
 
 
 SMALL = {"actor.hidden": [64, 64], "critic.hidden": [64, 64]}

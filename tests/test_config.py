@@ -1,8 +1,10 @@
 """The typed config: YAML/override parsing, variants, and errors that name the key."""
 
 import pytest
+from conftest import another_value
 
 from fmer.config import (
+    ALGOS,
     RECONSTRUCTED,
     VARIANTS,
     Config,
@@ -11,7 +13,11 @@ from fmer.config import (
     diff,
     make_config,
     parse_overrides,
+    result_diff,
+    unread_keys,
 )
+from fmer.rerun import compare_logs
+from fmer.train import train
 
 
 def test_defaults_follow_the_spec():
@@ -98,3 +104,29 @@ def test_algorithm_defaults_yield_to_the_budget_and_set():
     assert make_config(env="Pendulum-v1", algo="fmer", base=base).alpha.initial == 0.3
     cfg = make_config(env="Pendulum-v1", algo="fmer", overrides={"alpha.initial": 0.2})
     assert cfg.alpha.initial == 0.2
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_an_algorithm_never_reads_the_keys_it_is_said_not_to(tmp_path, one_thread, algo):
+    # unread_keys(algo) lets a run stay its budget's run when another algorithm's defaults
+    # change (fmer status's "stale" check): so every one of them, changed, must leave the logs
+    # as they were, as must the keys of what a run writes besides its logs (checkpoints).
+    schedule = {"train.total_steps": 300, "train.learning_starts": 200, "train.eval_every": 150,
+                "train.eval_episodes": 1, "train.log_every": 50, "train.batch_size": 32,
+                "train.checkpoint_every": 100, "actor.hidden": [32, 32],
+                "critic.hidden": [32, 32], "qvpo.train_samples": 8, "qvpo.diffusion_steps": 5}
+    base = make_config("Pendulum-v1", algo, 0, overrides=schedule)
+    flat = base.flat()
+    changed = {k: another_value(flat[k]) for k in unread_keys(algo)}
+    # one key each that another algorithm reads: the set is not empty by accident
+    assert {"sac": "entropy.tanh_correction", "fmer": "qvpo.train_samples",
+            "qvpo": "temperature.ess_tuning"}[algo] in changed
+    changed |= {"train.checkpoint_every": 50, "train.keep_checkpoint": True}
+    other = make_config("Pendulum-v1", algo, 0, overrides=schedule | changed)
+    assert result_diff(base, other) == []
+    read = {"sac": "actor.lr", "fmer": "actor.candidates", "qvpo": "qvpo.train_samples"}[algo]
+    assert result_diff(base, make_config("Pendulum-v1", algo, 0, overrides=schedule | {
+        read: another_value(flat[read])})) == [read]
+    train(base, tmp_path / "base")
+    train(other, tmp_path / "other")
+    assert compare_logs(tmp_path / "base", tmp_path / "other") is None

@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from test_sac import _changed, _random_policy_return  # SAC's random baseline and key changes
+from conftest import learn_pendulum
 
 from fmer.buffer import Batch
-from fmer.config import VARIANTS, make_config, result_diff, unread_keys
+from fmer.config import VARIANTS, make_config
 from fmer.diffusion import NoiseNet, Schedule, cosine_betas, denoising_loss, sample
 from fmer.nets import ActionBox
 from fmer.qvpo import (
@@ -22,16 +22,8 @@ from fmer.qvpo import (
     qadv_weights,
     weighted_actions,
 )
-from fmer.rerun import compare_logs
-from fmer.train import train
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # as runs train (conftest)
 
 
 # Tiny and cheap: every code path, not the authors' cost
@@ -232,28 +224,6 @@ def test_qvpo_defaults_are_its_authors_networks():
         == [32]
 
 
-@pytest.mark.parametrize("algo", ["qvpo", "fmer"])
-def test_an_algorithm_never_reads_the_keys_it_is_said_not_to(tmp_path, algo):
-    # as tests/test_sac.py for SAC: every key of unread_keys(algo) changed leaves the logs as
-    # they were, so `fmer status` need not call a run stale when one of them changes (QVPO:
-    # FMER's entropy, temperature and alpha keys; FMER: QVPO's own)
-    schedule = {"train.total_steps": 300, "train.learning_starts": 200, "train.eval_every": 150,
-                "train.eval_episodes": 1, "train.log_every": 50, "train.batch_size": 32,
-                "train.checkpoint_every": 100, **CHEAP}
-    base = make_config("Pendulum-v1", algo, 0, overrides=schedule)
-    flat = base.flat()
-    changed = {k: _changed(flat[k]) for k in unread_keys(algo)}
-    assert any(k.startswith("qvpo." if algo == "fmer" else "temperature.") for k in changed)
-    other = make_config("Pendulum-v1", algo, 0, overrides=schedule | changed)
-    assert result_diff(base, other) == []
-    read = "qvpo.train_samples" if algo == "qvpo" else "actor.candidates"
-    assert result_diff(base, make_config("Pendulum-v1", algo, 0, overrides=schedule | {
-        read: 3})) == [read]
-    train(base, tmp_path / "base")
-    train(other, tmp_path / "other")
-    assert compare_logs(tmp_path / "base", tmp_path / "other") is None
-
-
 def _read_csv(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
@@ -269,14 +239,9 @@ def test_qvpo_learns_pendulum(tmp_path, seed):
     # so the test asks for 0.8; at the authors' learning rate QVPO learns Pendulum slowly (the
     # earlier test, 8,000 steps at 16 samples and 10 diffusion steps, reached 0.45 on seed 0
     # and took ~11 min).
-    cfg = make_config("Pendulum-v1", "qvpo", seed, overrides={
+    best, random_return, returns = learn_pendulum(tmp_path / "run", "qvpo", seed, {
         "train.total_steps": 6000, "train.learning_starts": 1000, "train.eval_every": 1000,
         "train.eval_episodes": 5, "train.log_every": 500, "train.checkpoint_every": 6000,
         "train.batch_size": 128, "actor.hidden": [64, 64], "critic.hidden": [64, 64],
-        "qvpo.train_samples": 8, "qvpo.diffusion_steps": 5})
-    out = train(cfg, tmp_path / "run")
-    returns = {int(r["step"]): float(r["return_mean"]) for r in _read_csv(out / "eval.csv")}
-    best = max(r for step, r in returns.items() if step >= 4000)
-    random_return = _random_policy_return(seed, 5)
-    assert random_return < -900  # sanity: the random policy really is bad
+        "qvpo.train_samples": 8, "qvpo.diffusion_steps": 5}, from_step=4000)
     assert best > 0.8 * random_return, (returns, random_return)

@@ -21,12 +21,7 @@ SMALL = {"actor.hidden": [32, 32], "critic.hidden": [32, 32], "qvpo.train_sample
 OBS, ACT = 3, 2
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # as runs train (conftest)
 
 
 def _agent(algo, overrides=None):

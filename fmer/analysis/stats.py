@@ -17,8 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from rliable import metrics
-from scipy import stats as sps
+
+# scipy.stats and rliable are imported where used: at module level they cost every `fmer`
+# command ~2 s of CPU at start (the CLI imports this module through fmer.bench), a workflow
+# job or a test's subprocess included, though only the analysis commands need them.
 
 REPS = 5000
 LEVEL = 0.95
@@ -31,6 +33,9 @@ def mean(x: np.ndarray) -> np.ndarray:
 
 def iqm(x: np.ndarray) -> np.ndarray:
     """Interquartile mean over the last axis; on one run set, rliable's ``aggregate_iqm``."""
+    from rliable import metrics
+    from scipy import stats as sps
+
     if x.ndim == 1:
         return metrics.aggregate_iqm(x)
     return sps.trim_mean(x, proportiontocut=0.25, axis=-1)
@@ -59,6 +64,8 @@ def t_interval(values, level: float = LEVEL):
     """(mean, low, high): Student's t interval for the mean of i.i.d. values, e.g. the episodes
     of one policy, over the last axis (an array of samples gives arrays). Exact coverage for
     normal values; n = 1 gives (mean, nan, nan)."""
+    from scipy import stats as sps
+
     x = np.asarray(values, dtype=float)
     m = x.mean(axis=-1)
     n = x.shape[-1]
@@ -74,6 +81,8 @@ def t_interval(values, level: float = LEVEL):
 def wilson_interval(successes: int, n: int, level: float = LEVEL) -> tuple[float, float, float]:
     """(rate, low, high): Wilson's score interval for a success rate, which, unlike the
     normal approximation, stays inside [0, 1] and is not empty at 0 or n successes."""
+    from scipy import stats as sps
+
     if n < 1:
         return np.nan, np.nan, np.nan
     z = sps.norm.ppf(0.5 + level / 2)
