@@ -1,5 +1,5 @@
-"""Shared helpers: the ``fmer`` command as a subprocess, a tiny schedule, CSV comparison, one
-torch thread, and Pendulum learning against a random policy."""
+"""Shared helpers: one torch thread, the ``fmer`` command as a subprocess, a tiny schedule,
+CSV comparison, and Pendulum learning against a random policy."""
 
 from __future__ import annotations
 
@@ -20,19 +20,23 @@ from fmer.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 
+# One torch thread in every test and in every process a test starts, as runs train
+# (train.threads): `make test` gives each of its two workers a core, and the suite's small ops
+# on two threads per process only wait on each other.
+os.environ["OMP_NUM_THREADS"] = "1"
+torch.set_num_threads(1)
+
 # Small networks keep the real loop fast (the smoke budget sets the same ones)
 TINY_NETS = ["--set", "actor.hidden=[32,32]", "--set", "critic.hidden=[32,32]"]
 
 
 def run_fmer(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "fmer", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=REPO, env=env, **kwargs)
+                          text=True, timeout=timeout, cwd=REPO, **kwargs)
 
 
 def popen_fmer(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "fmer", *map(str, args)], cwd=REPO, env=env,
+    return subprocess.Popen([sys.executable, "-m", "fmer", *map(str, args)], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -54,16 +58,6 @@ def smoke_run(tmp_path_factory) -> Path:
     proc = run_fmer(*smoke_args(out))
     assert proc.returncode == 0, proc.stderr
     return out
-
-
-@pytest.fixture
-def one_thread():
-    """Torch on one thread in this process, as runs train (train.threads): two threads per
-    process on a shared 2-core machine run several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def another_value(value):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import shlex
 import shutil
 import signal
@@ -64,9 +63,8 @@ def runs(tmp_path_factory) -> Path:
              "--seed", str(s), "--budget", "smoke", "--out", str(root / MULTIGOAL / v /
                                                                   f"seed{s}"), *TINY]
             for v in VARIANTS for s in SEEDS]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for pair in (cmds[:2], cmds[2:]):
-        procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                  for c in pair]
         for p in procs:
             _, err = p.communicate(timeout=300)
@@ -388,8 +386,7 @@ def test_cli_lists_every_figure_kind():
 def _status_lines(root: Path, budget: str = "smoke") -> tuple[dict[str, str], list[str]]:
     """fmer status's lines: {run path: line} and the totals."""
     proc = subprocess.run([sys.executable, "-m", "fmer", "status", "--budget", budget,
-                           "--root", str(root)], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+                           "--root", str(root)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()[1:]
     return {line.split()[1]: line for line in lines[:-3]}, lines[-3:]

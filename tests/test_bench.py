@@ -54,8 +54,9 @@ def test_tiny_bench_prints_a_table_writes_csv_and_ends_with_efficiency_and_ratio
     assert float(fmer["gflop"]) > 5 * float(sac["gflop"]) > 0  # 16 candidates × 10 Euler steps
     part_ms = {item: float(by_item[item]["ms"]) for item in parts}
     assert all(ms >= 0 for item, ms in part_ms.items() if item != "fmer_rest")
-    # the labelled parts cover the update: what they miss is small
-    assert abs(part_ms["fmer_rest"]) < 0.2 * float(fmer["ms"])
+    # the labelled parts cover the update: what they miss (rest) is small against the whole of
+    # the same calls (not against fmer_update, timed in other calls under another load)
+    assert abs(part_ms["fmer_rest"]) < 0.2 * sum(part_ms.values())
     assert "critic target" in proc.stdout and "candidates" in proc.stdout
     assert float(fmer["gflop_per_s"]) == pytest.approx(
         float(fmer["gflop"]) / float(fmer["ms"]) * 1e3, rel=1e-6)
@@ -73,8 +74,8 @@ def test_tiny_bench_prints_a_table_writes_csv_and_ends_with_efficiency_and_ratio
     assert float(qvpo["gflop"]) > 0 and int(ratio["reps"]) == 2
     assert float(ratio["ratio_low"]) <= float(ratio["ratio"]) <= float(ratio["ratio_high"])
     assert {f"qvpo_{p}" for p in (*bench.QVPO_PARTS, "rest")} <= items
-    qvpo_parts = sum(float(by_item[f"qvpo_{p}"]["ms"]) for p in bench.QVPO_PARTS)
-    assert abs(float(qvpo["ms"]) - qvpo_parts) < 0.2 * float(qvpo["ms"])
+    qvpo_ms = {p: float(by_item[f"qvpo_{p}"]["ms"]) for p in (*bench.QVPO_PARTS, "rest")}
+    assert abs(qvpo_ms["rest"]) < 0.2 * sum(qvpo_ms.values())  # as FMER's parts
     measured = performance.qvpo_ratio(bench.read_csv(out))
     assert measured is not None and measured[0] == pytest.approx(float(ratio["ratio"]))
     assert measured[3] == 2

@@ -107,7 +107,7 @@ def test_algorithm_defaults_yield_to_the_budget_and_set():
 
 
 @pytest.mark.parametrize("algo", ALGOS)
-def test_an_algorithm_never_reads_the_keys_it_is_said_not_to(tmp_path, one_thread, algo):
+def test_an_algorithm_never_reads_the_keys_it_is_said_not_to(tmp_path, algo):
     # unread_keys(algo) lets a run stay its budget's run when another algorithm's defaults
     # change (fmer status's "stale" check): so every one of them, changed, must leave the logs
     # as they were, as must the keys of what a run writes besides its logs (checkpoints).

@@ -23,9 +23,6 @@ from fmer.qvpo import (
     weighted_actions,
 )
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # as runs train (conftest)
-
-
 # Tiny and cheap: every code path, not the authors' cost
 CHEAP = {"actor.hidden": [32, 32], "critic.hidden": [32, 32], "qvpo.train_samples": 8,
          "qvpo.diffusion_steps": 5}

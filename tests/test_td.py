@@ -21,9 +21,6 @@ SMALL = {"actor.hidden": [32, 32], "critic.hidden": [32, 32], "qvpo.train_sample
 OBS, ACT = 3, 2
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # as runs train (conftest)
-
-
 def _agent(algo, overrides=None):
     torch.manual_seed(0)
     cfg = make_config("Pendulum-v1", algo, 0, overrides={**SMALL, **(overrides or {})})
