@@ -25,7 +25,7 @@ from fmer.runlog import POLICY_FILE, RUN_FILES, verify_run
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflow" / "Snakefile"
-CONFIG = load_yaml(REPO / "workflow" / "config" / "config.yaml")
+CONFIG = load_yaml(REPO / "config" / "config.yaml")
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 
@@ -126,7 +126,7 @@ def test_summary_tables_and_figures_hold_what_the_runs_logged(smoke):
     assert sorted(c.get_offsets()[0][1] for c in marks) == [80.0, 100.0]  # SAC, FMER at N=1
     assert fig._suptitle.get_text().splitlines() == [
         "FrankaKitchen-v1, budget smoke: ours 300 steps per run, the paper's 1,000,000 (3333× "
-        "more)", "N = 4 and N = 7: not in budget smoke's grid (workflow/config/config.yaml)"]
+        "more)", "N = 4 and N = 7: not in budget smoke's grid (config/config.yaml)"]
     # each axis spans its metric's range: N tasks, 100%, all episodes
     assert [ax.get_ylim()[1] for ax in fig.axes] == pytest.approx([1.12, 112, 1.12])
     assert all("not run" not in t.get_text() for ax in fig.axes for t in ax.texts)
@@ -257,7 +257,7 @@ def test_job_killed_between_a_finished_run_and_the_move_keeps_the_run(smoke):
 
 
 def write_config(tmp_path: Path, change) -> Path:
-    config = yaml.safe_load((REPO / "workflow/config/config.yaml").read_text())
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     change(config["budgets"]["smoke"])
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -35,8 +35,8 @@ except ConfigError as exc:
 # fmer train reads its budget from a file (--budgets), as it does when run by hand: the config
 # file this workflow's budgets came from (a --configfile, or the workflow's own).
 BUDGETS_FILE = next((os.path.abspath(f) for f in [*reversed(workflow.overwrite_configfiles),
-                                                  os.path.join(workflow.basedir, "config",
-                                                               "config.yaml")]
+                                                  os.path.join(workflow.basedir, "..",
+                                                               "config", "config.yaml")]
                      if load_yaml(f).get("budgets") == config["budgets"]), None)
 if BUDGETS_FILE is None:
     raise WorkflowError("the budgets differ from every config file (changed with --config?): "
@@ -74,7 +74,7 @@ def lookup_run(wildcards):
     key = (wildcards.budget, wildcards.env, wildcards.variant, int(wildcards.seed))
     if key not in RUN_INDEX:
         raise WorkflowError(f"{budgets.run_path(*key)} is not in the grid of budget "
-                            f"{wildcards.budget!r} (workflow/config/config.yaml)")
+                            f"{wildcards.budget!r} (config/config.yaml)")
     return RUN_INDEX[key]
 
 
@@ -118,7 +118,7 @@ def cell_runs(budget, env, variant):
     runs = budgets.select(RUNS[budget], envs=[env], variants=[variant])
     if not runs:
         raise WorkflowError(f"budget {budget!r} has no run of {variant} on {env} "
-                            "(workflow/config/config.yaml)")
+                            "(config/config.yaml)")
     return runs
 
 
