@@ -1,4 +1,4 @@
-# The grid of every budget, the artifacts built from it, and the commands that build them.
+# The grid of every budget and what the rules take of it: paths, inputs and params.
 import csv
 
 from snakemake.exceptions import WorkflowError
