@@ -4,7 +4,7 @@ where they live, and the fmer config each one trains.
 One source for the Snakefile (which jobs to schedule), ``fmer train --budget`` (the same
 resolved config for a run trained or resumed by hand), the aggregation (which runs are
 missing) and the README's size table. The input is the workflow config
-(workflow/config/config.yaml, as Snakemake loaded it or as ``load`` reads it), whose structure
+(config/config.yaml, as Snakemake loaded it or as ``load`` reads it), whose structure
 its JSON schema checks; ``check`` checks the rest against the package.
 """
 
@@ -28,7 +28,7 @@ from fmer.config import (
 from fmer.envs import BENCHMARKS, KITCHEN_BENCHMARKS, MUJOCO_BENCHMARKS
 
 # The workflow config, relative to a checkout's root (the working directory of the workflow).
-DEFAULT_FILE = "workflow/config/config.yaml"
+DEFAULT_FILE = "config/config.yaml"
 # What a grid block may name instead of listing benchmarks
 GROUPS = {"all": BENCHMARKS, "mujoco": MUJOCO_BENCHMARKS, "kitchen": KITCHEN_BENCHMARKS}
 # The paper's 2x2 ablation of its two corrections (entropy tanh term x ESS-tuned tau)

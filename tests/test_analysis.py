@@ -47,7 +47,7 @@ from fmer.envs import MULTIGOAL
 from fmer.multigoal import GOALS
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = load_yaml(REPO / "workflow" / "config" / "config.yaml")
+CONFIG = load_yaml(REPO / "config" / "config.yaml")
 SEEDS = (0, 1)
 VARIANTS = ("fmer", "sac")
 # as the workflow trains multigoal runs: keep the final agent for the action samples

@@ -74,3 +74,22 @@ def test_blocks_of_a_named_target_are_not_the_grids():
     bad = {"budgets": {"b": {**both, "grid": [{**both["grid"][-1], "target": "nosuch"}]}}}
     with pytest.raises(ConfigError, match="nosuch"):
         budgets.check(bad, "b")
+
+
+def test_wall_time_of_a_plan_spreads_runs_longest_first_over_the_cores():
+    from fmer.analysis import cost
+
+    runs = budgets.runs(CONFIG, "mini")
+    seconds = sorted((cost.core_seconds(r) for r in runs), reverse=True)
+    assert cost.wall_seconds(runs, 1) == pytest.approx(sum(seconds))
+    assert cost.wall_seconds(runs, len(runs)) == pytest.approx(seconds[0])
+    assert cost.wall_seconds(runs[:1], 8) == pytest.approx(cost.core_seconds(runs[0]))
+    # never under the work per core nor the longest run; no worse than any list schedule
+    assert max(sum(seconds) / 8, seconds[0]) <= cost.wall_seconds(runs, 8)
+    assert cost.wall_seconds(runs, 8) <= sum(seconds) / 8 + 7 / 8 * seconds[0]
+    assert cost.wall_seconds([], 8) == 0
+    line = cost.plan_line(runs, 8, "--cores 8")
+    assert line.startswith(f"Plan: {len(runs)} runs to train, est. ")
+    assert f"{sum(seconds) / 3600:,.1f} core-hours" in line
+    assert f"{cost.wall_seconds(runs, 8) / 3600:,.1f} h at --cores 8" in line
+    assert cost.plan_line([], 8, "--cores 8") == "Plan: no run to train."

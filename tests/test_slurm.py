@@ -47,7 +47,7 @@ pytestmark = pytest.mark.slurm
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflow" / "Snakefile"
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
-CONFIG = load_yaml(REPO / "workflow" / "config" / "config.yaml")
+CONFIG = load_yaml(REPO / "config" / "config.yaml")
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 ETC_CONF = Path("/etc/slurm/slurm.conf")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import yaml
 from conftest import rows_without_timing
 
 from fmer import budgets
-from fmer.analysis import figures
+from fmer.analysis import cost, figures
 from fmer.analysis.aggregate import read_cells
 from fmer.config import load_yaml
 from fmer.envs import KITCHEN_BENCHMARKS, MULTIGOAL
@@ -25,7 +26,7 @@ from fmer.runlog import POLICY_FILE, RUN_FILES, verify_run
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflow" / "Snakefile"
-CONFIG = load_yaml(REPO / "workflow" / "config" / "config.yaml")
+CONFIG = load_yaml(REPO / "config" / "config.yaml")
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 
@@ -56,7 +57,21 @@ def smoke(tmp_path_factory):
     proc = snakemake(work, "--cores", "2", "--config", "budget=smoke")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     print(f"smoke workflow: {time.monotonic() - start:.0f} s")
+    (work.parent / "smoke-output.txt").write_text(proc.stdout + proc.stderr)
     return work
+
+
+@pytest.mark.slow
+def test_the_start_says_which_runs_it_trains_and_their_estimated_cost(smoke):
+    """Before its first job the workflow says how many runs it will train and their cost by
+    fmer plan's model (fmer.analysis.cost) at the given --cores: here every run of the grid."""
+    lines = (smoke.parent / "smoke-output.txt").read_text().splitlines()
+    said = [line for line in lines if line.startswith("Plan:")]
+    runs = budgets.runs(CONFIG, "smoke")
+    assert said == [cost.plan_line(runs, 2, "--cores 2")]
+    assert f"Plan: {len(runs)} runs to train, est. " in said[0] and "at --cores 2" in said[0]
+    first_job = next(i for i, line in enumerate(lines) if re.match(r"(local)?rule \w+:", line))
+    assert lines.index(said[0]) < first_job
 
 
 @pytest.mark.slow
@@ -126,7 +141,7 @@ def test_summary_tables_and_figures_hold_what_the_runs_logged(smoke):
     assert sorted(c.get_offsets()[0][1] for c in marks) == [80.0, 100.0]  # SAC, FMER at N=1
     assert fig._suptitle.get_text().splitlines() == [
         "FrankaKitchen-v1, budget smoke: ours 300 steps per run, the paper's 1,000,000 (3333× "
-        "more)", "N = 4 and N = 7: not in budget smoke's grid (workflow/config/config.yaml)"]
+        "more)", "N = 4 and N = 7: not in budget smoke's grid (config/config.yaml)"]
     # each axis spans its metric's range: N tasks, 100%, all episodes
     assert [ax.get_ylim()[1] for ax in fig.axes] == pytest.approx([1.12, 112, 1.12])
     assert all("not run" not in t.get_text() for ax in fig.axes for t in ax.texts)
@@ -162,16 +177,54 @@ def test_second_invocation_plans_nothing_and_mtimes_do_not_retrain(smoke):
 
 @pytest.mark.slow
 def test_figures_target_reads_cached_logs_and_never_trains(smoke):
+    """A run and its cell gone: `figures` makes the cell from the logs on disk (the run
+    missing) and rebuilds what shows it, training nothing; the default target trains it."""
     work = smoke.parent / "partial"
     subprocess.run(["cp", "-r", str(smoke), str(work)], check=True)
     gone = work / budgets.run_path("smoke", "Hopper-v5", "sac", 0)
     subprocess.run(["rm", "-rf", str(gone)], check=True)
-    plan = planned_jobs(snakemake(work, "-n", "figures", "--cores", "2",
-                                  "--config", "budget=smoke"))
-    assert plan == {"figures": 1}
+    cell = [work / f"results/smoke/{t}/Hopper-v5/sac.csv"
+            for t in ("summary", "completeness", "estimates")]
+    for path in cell:
+        path.unlink()
+    dry = snakemake(work, "-n", "figures", "--cores", "2", "--config", "budget=smoke")
+    out = dry.stdout + dry.stderr
+    assert dry.returncode == 0, out[-3000:]
+    # the figures that draw SAC on Hopper-v5 (its curve, the IQM) and nothing else
+    shown = {"curve_Hopper-v5", "iqm"}
+    assert planned_jobs(dry) == {"cell_summary": 1, "summary": 1, "tables": 1,
+                                 "figure": len(shown), "figures": 1}
+    assert set(re.findall(r"output: figures/smoke/([\w.-]+)\.png", out)) == shown
+    assert "Plan:" not in out  # a dry run's output is Snakemake's alone
+
+    proc = snakemake(work, "figures", "--cores", "2", "--config", "budget=smoke")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "Plan: no run to train." in out.splitlines()
+    assert not gone.exists()
+    assert pd.read_csv(cell[1])["status"].tolist() == ["missing"]
+    assert "missing" in pd.read_csv(work / "results/smoke/completeness.csv")["status"].tolist()
+
     plan = planned_jobs(snakemake(work, "-n", "--cores", "2", "--config", "budget=smoke"))
     assert plan["train"] == 1  # the default target would retrain exactly the missing run
     assert plan["cell_summary"] == 1  # and summarise its cell again, no other
+
+
+@pytest.mark.slow
+def test_figures_target_stops_before_any_job_where_a_run_would_retrain(smoke, tmp_path):
+    """A run whose config changed since Snakemake trained it here is rerun by the default
+    target (the `params` rerun trigger); `figures` refuses instead, before any job."""
+    work = smoke.parent / "changed-config"
+    subprocess.run(["cp", "-r", str(smoke), str(work)], check=True)
+    changed = write_config(tmp_path, lambda b: b["set"].update({"actor.hidden": [16, 16]}))
+    args = ["--cores", "2", "--configfile", str(changed), "--config", "budget=smoke"]
+    assert planned_jobs(snakemake(work, "-n", *args))["train"] == 9
+    meta = work / budgets.run_path("smoke", "Hopper-v5", "sac", 0) / "meta.json"
+    before = meta.stat().st_mtime_ns
+    proc = snakemake(work, "figures", *args)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "the `figures` target never trains" in out, out[-3000:]
+    assert "rule train" not in out and meta.stat().st_mtime_ns == before
 
 
 @pytest.mark.slow
@@ -257,7 +310,7 @@ def test_job_killed_between_a_finished_run_and_the_move_keeps_the_run(smoke):
 
 
 def write_config(tmp_path: Path, change) -> Path:
-    config = yaml.safe_load((REPO / "workflow/config/config.yaml").read_text())
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     change(config["budgets"]["smoke"])
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(config))

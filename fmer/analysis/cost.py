@@ -130,3 +130,28 @@ def budget_size(runs: list[Run]) -> dict[str, float]:
                 for r in runs)
     return {"runs": len(runs), "env_steps": steps,
             "core_hours": sum(core_seconds(r) for r in runs) / 3600}
+
+
+def wall_seconds(runs: list[Run], cores: int) -> float:
+    """Estimated wall-clock seconds of ``runs`` on ``cores`` cores, one core per run (the
+    workflow's ``threads: 1``): longest run first onto the core that frees up first (the
+    classic LPT schedule, within 4/3 of the best order). Nothing else sharing the cores."""
+    free = [0.0] * max(1, min(cores, len(runs)))
+    for seconds in sorted((core_seconds(r) for r in runs), reverse=True):
+        i = free.index(min(free))
+        free[i] += seconds
+    return max(free) if runs else 0.0
+
+
+def plan_line(runs: list[Run], cores: int, where: str) -> str:
+    """What the workflow says before its first job: the runs it will train and their
+    estimated cost; ``where`` says what ``cores`` is (e.g. "--cores 8")."""
+    if not runs:
+        return "Plan: no run to train."
+    hours = sum(core_seconds(r) for r in runs) / 3600
+    wall = wall_seconds(runs, cores)
+    return (f"Plan: {len(runs)} run{'s' * (len(runs) != 1)} to train, est. "
+            f"{f'{hours:,.1f}' if hours >= 1 else f'{hours:.2g}'} core-hours, est. wall time "
+            f"{f'{wall / 3600:,.1f} h' if wall >= 3600 else f'{max(1, round(wall / 60))} min'}"
+            f" at {where} (estimates: fmer.analysis.cost's model, as fmer plan's, one laptop "
+            "core per run)")

@@ -36,7 +36,7 @@ RULE = """\
 The paper does not state how many candidate actions FMER draws per state, for which states of
 a batch, or on how many states its entropy term is estimated (`actor.candidates`,
 `actor.candidate_states`, `actor.entropy_batch`; [ours] in `docs/FMER.md`). We choose them by
-this rule, applied to the runs of the `defaults` budget (`workflow/config/config.yaml`):
+this rule, applied to the runs of the `defaults` budget (`config/config.yaml`):
 
 1. Reference: `fmer-n16-sall-eall`, the package defaults before the study (16 candidates for
    each of the 256 states of a batch, the entropy term on all 256).
@@ -65,7 +65,7 @@ COST_ENV, COST_THREADS = "HalfCheetah-v5", 1  # the rule's "one thread, HalfChee
 NAMES = ("Setting names: nN = `actor.candidates`, sS = `actor.candidate_states`, "
          "eE = `actor.entropy_batch` (`all`: the whole batch of 256), kK = "
          "`actor.update_every` (actor, α and τ updated every K-th critic update; no k: every "
-         "one); the values are in `workflow/config/config.yaml`, budget `defaults`.")
+         "one); the values are in `config/config.yaml`, budget `defaults`.")
 CSV_COLUMNS = ("setting", "task", "n", "final_mean", "final_low", "final_high", "max_mean",
                "max_low", "max_high", "reference_lower_bound", "at_least_bound",
                "failed_runs", "verdict", "fmer_update_ms", "sac_update_ms",

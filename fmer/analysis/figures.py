@@ -322,7 +322,7 @@ def kitchen(table, completeness, budget, reported=None, **_):
     absent = [f"N = {len(KITCHEN_TASKS[e])}" for e in KITCHEN_BENCHMARKS if e not in envs]
     fig.suptitle(f"FrankaKitchen-v1, budget {budget}: {gap}"
                  + (f"\n{' and '.join(absent)}: not in budget {budget}'s grid "
-                    "(workflow/config/config.yaml)" if absent else ""))
+                    "(config/config.yaml)" if absent else ""))
     return fig
 
 

@@ -303,7 +303,7 @@ def render(rows: list[dict], command: str, budget: str | None = None,
     if by_setting:
         out += [f"## The settings of budget `{budget}` ({rec['env']}, {rec['threads']} "
                 "thread(s))", "",
-                "Each of the budget's own variants (`workflow/config/config.yaml`), timed in "
+                "Each of the budget's own variants (`config/config.yaml`), timed in "
                 "the same process as the table above.", "",
                 format_table(by_setting, SETTING_COLUMNS, markdown=True), ""]
     by_execution = execution_summary(rows)

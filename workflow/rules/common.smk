@@ -1,6 +1,5 @@
-# The grid of every budget, the artifacts built from it, and the commands that build them.
+# The grid of every budget and what the rules take of it: paths, inputs and params.
 import csv
-import logging
 
 from snakemake.exceptions import WorkflowError
 
@@ -35,8 +34,8 @@ except ConfigError as exc:
 # fmer train reads its budget from a file (--budgets), as it does when run by hand: the config
 # file this workflow's budgets came from (a --configfile, or the workflow's own).
 BUDGETS_FILE = next((os.path.abspath(f) for f in [*reversed(workflow.overwrite_configfiles),
-                                                  os.path.join(workflow.basedir, "config",
-                                                               "config.yaml")]
+                                                  os.path.join(workflow.basedir, "..",
+                                                               "config", "config.yaml")]
                      if load_yaml(f).get("budgets") == config["budgets"]), None)
 if BUDGETS_FILE is None:
     raise WorkflowError("the budgets differ from every config file (changed with --config?): "
@@ -74,7 +73,7 @@ def lookup_run(wildcards):
     key = (wildcards.budget, wildcards.env, wildcards.variant, int(wildcards.seed))
     if key not in RUN_INDEX:
         raise WorkflowError(f"{budgets.run_path(*key)} is not in the grid of budget "
-                            f"{wildcards.budget!r} (workflow/config/config.yaml)")
+                            f"{wildcards.budget!r} (config/config.yaml)")
     return RUN_INDEX[key]
 
 
@@ -118,17 +117,34 @@ def cell_runs(budget, env, variant):
     runs = budgets.select(RUNS[budget], envs=[env], variants=[variant])
     if not runs:
         raise WorkflowError(f"budget {budget!r} has no run of {variant} on {env} "
-                            "(workflow/config/config.yaml)")
+                            "(config/config.yaml)")
     return runs
 
 
+def figures_only():
+    """Whether `figures` is this invocation's target: then every input that a run's files make
+    is one on disk now, so that no job can train. Read from the targets given to Snakemake
+    (known once the DAG is built, where input functions run), never combined with another."""
+    targets = set(workflow.dag_settings.targets) if workflow.dag_settings else set()
+    if "figures" in targets and len(targets) > 1:
+        raise WorkflowError("the `figures` target never trains, so it runs alone: "
+                            f"snakemake figures, then the others ({', '.join(sorted(targets))})")
+    return targets == {"figures"}
+
+
+def existing_if_figures_only(files):
+    """`files`, or for the `figures` target only those on disk."""
+    return existing(files) if figures_only() else files
+
+
 def cell_logs(wildcards):
-    """A cell summary's inputs: its runs' logs. Logs are never edited once a run is complete,
-    so their mtimes (a fresh clone's checkout order) must not re-aggregate a shipped cell:
-    `ancient`. Unless the cell's completeness, made from the logs on disk by the `figures`
-    target, lacks a run: then the logs of a run completed since are newer than the cell, and
-    the cell is made again."""
-    files = log_files(cell_runs(wildcards.budget, wildcards.env, wildcards.variant))
+    """A cell summary's inputs: its runs' logs (for the `figures` target: those on disk).
+    Logs are never edited once a run is complete, so their mtimes (a fresh clone's checkout
+    order) must not re-aggregate a shipped cell: `ancient`. Unless the cell's completeness
+    lacks a run (a cell made by the `figures` target without it): then the logs of a run
+    completed since are newer than the cell, and the cell is made again."""
+    files = existing_if_figures_only(
+        log_files(cell_runs(wildcards.budget, wildcards.env, wildcards.variant)))
     _, completeness, _ = cell_paths(wildcards.budget, wildcards.env, wildcards.variant)
     if os.path.exists(completeness):
         with open(completeness) as f:
@@ -192,26 +208,6 @@ def shown_caption(budget, name):
     return "; ".join(parts)
 
 
-class _OneMissingMetadataLine(logging.Filter):
-    """`snakemake --report` warns once per output Snakemake has no record of: here every
-    shipped log (trained elsewhere, 237 lines for `mini`). Say it once."""
-
-    said = False
-
-    def filter(self, record):
-        if not str(record.msg).startswith("Missing metadata for file"):
-            return True
-        if self.said:
-            return False
-        self.said = True
-        record.msg = ("Some outputs (e.g. shipped run logs) were made by another Snakemake "
-                      "than this one: the report shows no job times for them.")
-        return True
-
-
-logging.getLogger("snakemake.logging").addFilter(_OneMissingMetadataLine())
-
-
 def figure_kind(name):
     return name.split("_")[0] if name.startswith("curve_") else name
 
@@ -224,7 +220,9 @@ def figure_paths(budget, names=None):
 def figure_samples(budget, name):
     """The action samples figure `name` draws: the multigoal figure's runs' (not the curve's)."""
     runs, _ = figures_of(budget)[name]
-    return sample_files(runs) if figure_kind(name) == "multigoal" else []
+    if figure_kind(name) != "multigoal":
+        return []
+    return existing_if_figures_only(sample_files(runs))
 
 
 def figure_inputs(budget, name):
@@ -243,14 +241,6 @@ def figure_options(budget, name, samples):
     return " ".join(options)
 
 
-def figure_cmd(budget, name):
-    """The `figures` target's command for figure `name`: the samples on disk only."""
-    runs, _ = figures_of(budget)[name]
-    options = figure_options(budget, name, existing(figure_samples(budget, name)))
-    return (f"fmer figure {figure_kind(name)} --budget {budget} --out figures/{budget}/{name}"
-            f" {cell_args(budget, runs)} {options}")
-
-
 def summary_paths(budget):
     """The budget's (summary, completeness, estimates): the concatenation of its cells'."""
     return [f"results/{budget}/{table}.csv" for table in CELL_TABLES]
@@ -258,31 +248,6 @@ def summary_paths(budget):
 
 def table_paths(budget):
     return [f"paper/{budget}/results.md", f"paper/{budget}/results.tex"]
-
-
-def aggregate_cmd(budget):
-    """The `figures` target's commands for the budget's summary: each cell from its runs'
-    logs on disk, then their concatenation (the rules `cell_summary` and `summary`)."""
-    cells = [f"fmer aggregate --budgets {BUDGETS_FILE} --budget {budget}"
-             f" {outputs_args(cell_paths(budget, env, variant))}"
-             f" {dirs(cell_runs(budget, env, variant))}"
-             for env, variant in cells_of(RUNS[budget])]
-    return " && ".join([*cells, f"fmer concat-summaries {outputs_args(summary_paths(budget))}"
-                                f" {cell_args(budget, RUNS[budget])}"])
-
-
-def outputs_args(paths):
-    """fmer aggregate's and concat-summaries' options for the (summary, completeness,
-    estimates) they write."""
-    summary, completeness, estimates = paths
-    return f"--out {summary} --completeness {completeness} --estimates {estimates}"
-
-
-def tables_cmd(budget):
-    _, completeness, estimates = summary_paths(budget)
-    return (f"fmer tables --budget {budget} --estimates {estimates}"
-            f" --completeness {completeness} --reported {REPORTED} --performance {PERFORMANCE}"
-            f" --out paper/{budget}/results")
 
 
 def target_inputs(envs=None, variants=None, figures=()):
@@ -309,5 +274,5 @@ def benchmark_figures(env):
 
 
 def existing(files):
-    """The files that are on disk now: what `figures` may read without training."""
+    """The files that are on disk now: what the `figures` target may read without training."""
     return [f for f in files if os.path.exists(f)]

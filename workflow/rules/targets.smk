@@ -58,21 +58,15 @@ for _env in BENCHMARKS:
             target_inputs([_env], figures=benchmark_figures(_env)),
 
 
-# From the logs on disk only: never trains. Missing and incomplete runs are listed in
+# The summary, figures and tables from the runs on disk only: never trains. The same rules as
+# `all`'s, but with this target alone every input made of a run's files is one on disk
+# (common.smk, figures_only), so no job of rule train, samples or goals is in its DAG, and the
+# start of the workflow stops if one were (Snakefile, onstart). A cell whose logs did not change
+# since it was made (the committed ones) is read as it is; one that is missing, or lacked a run
+# that has logs now, is made from the logs on disk. Missing and incomplete runs are listed in
 # results/BUDGET/completeness.csv and written on the face of each figure built without them.
 rule figures:
     input:
-        existing(run_files(RUNS[BUDGET])),
-        RANDOM_SCORES,
-        REPORTED,
-        PERFORMANCE,
-    log:
-        f"logs/{BUDGET}/figures.log",
-    params:
-        cmds=" && ".join([aggregate_cmd(BUDGET), tables_cmd(BUDGET)]
-                         + [figure_cmd(BUDGET, n) for n in figures_of(BUDGET)]),
-    localrule: True
-    conda:
-        "../envs/fmer.yaml"
-    shell:
-        "({params.cmds}) > {log} 2>&1"
+        summary_paths(BUDGET),
+        figure_paths(BUDGET),
+        table_paths(BUDGET),
