@@ -43,7 +43,7 @@ def _remove_stop_file():
 
 
 if workflow.is_main_process:
-    os.environ["FMER_STOP_FILE"] = STOP_FILE
+    os.environ.update(FMER_STOP_FILE=STOP_FILE)  # for the jobs only: no `envvars` to assert
     atexit.register(_remove_stop_file)
     _take_signals()
 
