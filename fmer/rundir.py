@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -145,6 +146,28 @@ def stop_on_signals(stop: Callable[[int], None]):
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+class StopFile:
+    """A file whose appearance asks a run to stop as a signal would: the workflow writes into
+    it the number of the signal it got (workflow/rules/stop.smk), for a run it started just
+    after that signal, which the run never got. Read at most every ``every`` seconds."""
+
+    def __init__(self, path: str | Path, every: float = 0.05):
+        self.path, self.every = Path(path), every
+        self._next = 0.0
+
+    def signal(self) -> int | None:
+        """The signal the file names, once it is there; None before."""
+        now = time.monotonic()
+        if now < self._next:
+            return None
+        self._next = now + self.every
+        try:
+            text = self.path.read_text().strip()
+        except FileNotFoundError:
+            return None
+        return int(text) if text.isdigit() else signal.SIGTERM
 
 
 def session(cfg: Config, device: torch.device) -> dict[str, Any]:

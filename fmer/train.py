@@ -214,6 +214,7 @@ class Trainer:
         self.last_eval = math.nan
         self.wall_before = 0.0  # wall time of earlier sessions of this run
         self.stop_signal: int | None = None
+        self.stop_file: rundir.StopFile | None = None  # the workflow's stop (fmer.rundir)
 
     def stop(self, signum: int) -> None:
         """Checkpoint and stop at the end of the current step (a signal's request)."""
@@ -348,6 +349,10 @@ class Trainer:
                     progress.evaluated(self.last_eval)
                 if logged:  # after the evaluation of this step, if any
                     progress.line(self.step, logged["env_steps_per_s"], self.last_eval)
+                if self.stop_file is not None and self.stop_signal is None:
+                    signum = self.stop_file.signal()
+                    if signum is not None:  # never undo a signal's request in between
+                        self.stop(signum)
                 if (self.step % t.checkpoint_every == 0 and not last) or self.stop_signal:
                     self.metrics.check()
                     wall = self.wall_before + time.perf_counter() - session_start
@@ -362,9 +367,10 @@ class Trainer:
 
 
 def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
-          budget: str | None = None) -> Path:
+          budget: str | None = None, stop_file: str | Path | None = None) -> Path:
     """Train one run into ``out_dir``, resuming an unfinished run of the same config there
-    (on any device: ``train.device`` is not part of what must match)."""
+    (on any device: ``train.device`` is not part of what must match). ``stop_file``: once it
+    appears, stop as on the signal it names (fmer.rundir.StopFile)."""
     device = resolve_device(cfg.train.device)  # no GPU for `cuda`: stop before any work
     use_cuda_determinism(device)
     out = Path(out_dir)
@@ -375,6 +381,8 @@ def train(cfg: Config, out_dir: str | Path, variant: str | None = None,
     with rundir.exclusive(out):
         meta = rundir.previous_run(out, cfg)
         trainer = Trainer(cfg, out)
+        if stop_file is not None:
+            trainer.stop_file = rundir.StopFile(stop_file)
         state = trainer.checkpointer.load(trainer.buffer) if meta else None
         if state is not None:
             trainer.load_state_dict(state)

@@ -4,6 +4,7 @@ fmer.train."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -36,7 +37,9 @@ def resolve(args: argparse.Namespace) -> Config:
 def run(args: argparse.Namespace) -> int:
     cfg = resolve(args)
     try:
-        train(cfg, args.out, variant=args.algo, budget=args.budget)
+        # set by the workflow (workflow/rules/stop.smk): its stop reaches a run started late
+        train(cfg, args.out, variant=args.algo, budget=args.budget,
+              stop_file=os.environ.get("FMER_STOP_FILE"))
     except (RunDirError, CheckpointError, RunLogError) as exc:
         print(f"fmer train: error: {exc}", file=sys.stderr)
         return 2
