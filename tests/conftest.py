@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from fmer.config import make_config
+from fmer.config import load_yaml, make_config
 from fmer.envs import make_env, run_episode
 from fmer.runlog import TIMING_COLUMNS
 from fmer.train import train
@@ -27,6 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ["OMP_NUM_THREADS"] = "1"
 torch.set_num_threads(1)
 
+SNAKEFILE = REPO / "workflow" / "Snakefile"
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+CONFIG = load_yaml(REPO / "config" / "config.yaml")
+
 # Small networks keep the real loop fast (the smoke budget sets the same ones)
 TINY_NETS = ["--set", "actor.hidden=[32,32]", "--set", "critic.hidden=[32,32]"]
 
@@ -34,6 +38,12 @@ TINY_NETS = ["--set", "actor.hidden=[32,32]", "--set", "critic.hidden=[32,32]"]
 def run_fmer(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fmer", *map(str, args)], capture_output=True,
                           text=True, timeout=timeout, cwd=REPO, **kwargs)
+
+
+def snakemake(workdir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """The workflow on `workdir` (-d), as a user runs it."""
+    cmd = [str(SNAKEMAKE), "-s", str(SNAKEFILE), "-d", str(workdir), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
 def popen_fmer(*args: str) -> subprocess.Popen:

@@ -9,7 +9,8 @@
 # So both signals take the path of Ctrl-C (KeyboardInterrupt: no lock; Snakemake waits for
 # its jobs, which got the signal too, then releases its directory lock and exits), from the
 # Snakefile's parse on (a SIGTERM while the DAG is built would otherwise kill Snakemake
-# holding its directory lock) and again in onstart, after the scheduler installed its handler.
+# holding its directory lock) and again in onstart (Snakefile), after the scheduler installed
+# its own handler.
 #
 # A job the scheduler had selected when the signal came may start just after it, and never
 # get it; Snakemake would wait for that run to finish. So the handler also writes STOP_FILE
@@ -32,7 +33,7 @@ def _stop(signum, _frame):
     raise KeyboardInterrupt
 
 
-def _take_signals():
+def take_signals():
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _stop)
 
@@ -45,8 +46,4 @@ def _remove_stop_file():
 if workflow.is_main_process:
     os.environ.update(FMER_STOP_FILE=STOP_FILE)  # for the jobs only: no `envvars` to assert
     atexit.register(_remove_stop_file)
-    _take_signals()
-
-
-onstart:
-    _take_signals()
+    take_signals()
