@@ -114,7 +114,8 @@ def test_an_algorithm_never_reads_the_keys_it_is_said_not_to(tmp_path, algo):
     schedule = {"train.total_steps": 300, "train.learning_starts": 200, "train.eval_every": 150,
                 "train.eval_episodes": 1, "train.log_every": 50, "train.batch_size": 32,
                 "train.checkpoint_every": 100, "actor.hidden": [32, 32],
-                "critic.hidden": [32, 32], "qvpo.train_samples": 8, "qvpo.diffusion_steps": 5}
+                "critic.hidden": [32, 32], "actor.candidates": 4, "actor.candidate_states": 8,
+                "actor.entropy_batch": 8, "qvpo.train_samples": 8, "qvpo.diffusion_steps": 5}
     base = make_config("Pendulum-v1", algo, 0, overrides=schedule)
     flat = base.flat()
     changed = {k: another_value(flat[k]) for k in unread_keys(algo)}
