@@ -159,6 +159,15 @@ RECONSTRUCTED = (
 ALGOS = ("sac", "fmer", "qvpo")
 DEVICES = ("cpu", "cuda", "auto")
 PRECISIONS = ("float32", "bfloat16")
+# The names the string keys may take. The modules that implement them (fmer.nets,
+# fmer.velocity, fmer.flow, fmer.weights) dispatch on these names and take them from here, so
+# that reading and checking a config never imports torch: every Snakemake start, `fmer plan`
+# and `fmer status` checks the budget's configs.
+ACTIVATIONS = ("relu", "silu", "mish", "tanh")
+TIME_EMBEDDINGS = ("sinusoidal", "linear")
+WEIGHTINGS = ("softmax", "unnormalized", "top1")
+DIVERGENCES = ("exact", "hutchinson")
+LOGDETS = ("trace", "exact")
 # Where and how a run trains, not what it computes (the same experiment, in other roundings):
 # a run may resume under another value (fmer.train), and meta.json records each session's.
 PLACEMENT_KEYS = ("train.device", "train.compile")
@@ -212,18 +221,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def _choices() -> dict[str, tuple[str, ...]]:
-    """The string keys' valid values, from the modules that implement them (imported here,
-    not at the top, so that reading a config does not import torch)."""
-    from fmer.flow import DIVERGENCES, LOGDETS
-    from fmer.nets import ACTIVATION_MODULES
-    from fmer.velocity import ACTIVATION_FUNCTIONS, TIME_EMBEDDINGS
-    from fmer.weights import SCHEMES
-
+    """The string keys' valid values."""
     return {"train.device": DEVICES, "train.precision": PRECISIONS,
-            "actor.activation": tuple(ACTIVATION_FUNCTIONS),
-            "actor.time_embedding": TIME_EMBEDDINGS, "actor.weighting": SCHEMES,
-            "entropy.divergence": DIVERGENCES, "entropy.logdet": LOGDETS,
-            "qvpo.activation": tuple(ACTIVATION_MODULES)}
+            "actor.activation": ACTIVATIONS, "actor.time_embedding": TIME_EMBEDDINGS,
+            "actor.weighting": WEIGHTINGS, "entropy.divergence": DIVERGENCES,
+            "entropy.logdet": LOGDETS, "qvpo.activation": ACTIVATIONS}
 
 
 def _flatten(d: dict[str, Any], prefix: str = ""):

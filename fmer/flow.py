@@ -19,13 +19,12 @@ from collections.abc import Callable
 
 import torch
 
+from fmer.config import DIVERGENCES, LOGDETS
 from fmer.nets import tanh_log_det_jacobian
 
 Velocity = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 Bound = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-DIVERGENCES = ("exact", "hutchinson")
-LOGDETS = ("trace", "exact")
 _LOG_2PI = math.log(2.0 * math.pi)
 
 

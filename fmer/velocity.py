@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from fmer.config import TIME_EMBEDDINGS
 from fmer.nets import OutputLinear, at_least_float32
 
 SINUSOIDAL_FEATURES = 16
@@ -88,7 +89,6 @@ ACTIVATION_FUNCTIONS = {
     "relu": Activation(torch.relu, torch.relu_, _relu, _relu_),
     "tanh": Activation(torch.tanh, torch.tanh_, _tanh, _tanh_),
 }
-TIME_EMBEDDINGS = ("sinusoidal", "linear")
 
 
 class VelocityField(nn.Module):

@@ -9,7 +9,7 @@ import math
 
 import torch
 
-SCHEMES = ("softmax", "unnormalized", "top1")
+from fmer.config import WEIGHTINGS
 
 
 def _per_row(tau: float | torch.Tensor, q: torch.Tensor) -> float | torch.Tensor:
@@ -43,7 +43,7 @@ def candidate_weights(
         return torch.softmax(q / tau, dim=1)
     if scheme == "unnormalized":
         return torch.exp((q - q.max(dim=1, keepdim=True).values) / tau)
-    raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    raise ValueError(f"scheme must be one of {WEIGHTINGS}, got {scheme!r}")
 
 
 def ess(w: torch.Tensor) -> torch.Tensor:

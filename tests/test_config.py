@@ -1,9 +1,13 @@
 """The typed config: YAML/override parsing, variants, and errors that name the key."""
 
+import subprocess
+import sys
+
 import pytest
-from conftest import another_value
+from conftest import REPO, another_value
 
 from fmer.config import (
+    ACTIVATIONS,
     ALGOS,
     RECONSTRUCTED,
     VARIANTS,
@@ -16,8 +20,10 @@ from fmer.config import (
     result_diff,
     unread_keys,
 )
+from fmer.nets import ACTIVATION_MODULES, mlp
 from fmer.rerun import compare_logs
 from fmer.train import train
+from fmer.velocity import ACTIVATION_FUNCTIONS, VelocityField
 
 
 def test_defaults_follow_the_spec():
@@ -81,6 +87,29 @@ def test_overrides_parse_yaml_scalars():
 def test_bad_values_name_the_key(overrides, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         make_config(env="Pendulum-v1", algo="fmer", overrides=overrides)
+
+
+def test_the_names_a_config_admits_are_the_names_the_networks_implement():
+    """The config owns the string keys' choices (so that checking one needs no torch); the
+    modules that implement them dispatch on those names: neither side may lose one."""
+    assert set(ACTIVATION_FUNCTIONS) == set(ACTIVATION_MODULES) == set(ACTIVATIONS)
+    for name in ACTIVATIONS:
+        for key in ("actor.activation", "qvpo.activation"):
+            make_config(env="Pendulum-v1", algo="fmer", overrides={key: name})
+        VelocityField(3, 1, [8], activation=name)
+        mlp(3, [8], 1, activation=name)
+
+
+def test_checking_every_budget_imports_no_torch():
+    """Every Snakemake start, `fmer plan` and `fmer status` check a budget's configs: ~3.5 s
+    of CPU each if that imported torch."""
+    code = ("import sys; from fmer import budgets; from fmer.config import load_yaml; "
+            "config = load_yaml(sys.argv[1]); "
+            "[budgets.check(config, name) for name in config['budgets']]; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')[:3])")
+    proc = subprocess.run([sys.executable, "-c", code, str(REPO / "config" / "config.yaml")],
+                          capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]", proc.stdout
 
 
 def test_unknown_env_and_algo_are_named():
