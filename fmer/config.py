@@ -377,8 +377,9 @@ def validate(cfg: Config) -> Config:
     need(a.entropy_batch >= 0, "actor.entropy_batch", "must be >= 0 (0: whole batch)")
     need(a.update_every > 0, "actor.update_every", "must be > 0")
     need(cfg.entropy.probes > 0, "entropy.probes", "must be > 0")
+    flat = cfg.flat()
     for key, choices in _choices().items():
-        need(cfg.flat()[key] in choices, key, f"must be one of {', '.join(choices)}")
+        need(flat[key] in choices, key, f"must be one of {', '.join(choices)}")
     need(cfg.entropy.logdet == "trace" or cfg.entropy.divergence == "exact", "entropy.logdet",
          "'exact' needs the full Jacobian: set entropy.divergence=exact too")
     tc = cfg.temperature
