@@ -222,7 +222,7 @@ def test_fmer_learns_pendulum(tmp_path, precision, seed):
     # 2026-12-07), seeds 0/1/2/3 at 5k/6k/7k/8k: -1033/-964/-653/-104, -1124/-124/-169/-76,
     # -107/-530/-207/-192, -259/-201/-150/-169; random: -1277/-1076/-1177/-1112 (the test asks
     # for 0.4 of it: -511/-430/-471/-445); each run 170-182 s of CPU on a loaded core. With
-    # update_every=1 the seeds reached -450, -97, -197, -196 (~300 s each). With 10 Euler
+    # update_every=1 they reached -450, -97, -197, -196 (seed 0: 314 s, loaded alike). With 10 Euler
     # steps, seed 0 at 6k gave -205 on one machine and -687 on a CI machine whose kernels round
     # differently (fmer.device.float_fingerprint).
     # train.precision=bfloat16 (fmer.execution) runs only where bf16 matmuls are native (AMX,
