@@ -29,7 +29,8 @@ from fmer.analysis.performance import (
     summary,
     whole_run_ratios,
 )
-from fmer.bench import DEFAULT_ENVS, DEFAULT_THREADS, EXECUTIONS, bench, whole_runs, write_csv
+from fmer.bench import bench, whole_runs
+from fmer.benchlog import DEFAULT_ENVS, DEFAULT_THREADS, EXECUTIONS, write_csv
 from fmer.cli.common import examples, positive_int
 from fmer.config import DEVICES, ConfigError, parse_overrides
 
