@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from fmer.analysis import cost_claim
 from fmer.analysis.stats import t_interval
@@ -27,8 +26,6 @@ from fmer.benchlog import (
     REST,
     lookup,
 )
-from fmer.device import resolve_device
-from fmer.execution import bf16_matrix_units
 from fmer.markdown import table as markdown_table
 
 HEADLINE = "FMER/SAC update time ratio"
@@ -79,6 +76,10 @@ def settings_summary(rows: list[dict]) -> list[dict]:
 
 def execution_note(device: str) -> str:
     """Where bf16 matmuls run natively here, as the execution table's caption says."""
+    # torch, imported here: the rest of this module is read by commands that do not need it
+    from fmer.device import resolve_device
+    from fmer.execution import bf16_matrix_units
+
     units = bf16_matrix_units(resolve_device(device))
     return (f"bf16 matrix units: {units}" if units else
             "no bf16 matrix units: bf16 matmuls are emulated")
@@ -244,6 +245,8 @@ def _cpu_model() -> str:
 
 
 def machine() -> dict[str, str]:
+    import torch  # here, not at the top: as in execution_note
+
     return {"cpu": _cpu_model(), "logical cores": str(os.cpu_count()),
             "load average (1 min) at start": f"{os.getloadavg()[0]:.1f}",
             "python": platform.python_version(), "torch": torch.__version__,
