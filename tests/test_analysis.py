@@ -401,6 +401,14 @@ def test_the_cost_model_predicts_fmers_update_at_the_settings_the_bench_timed():
         assert 1 / 1.3 < predicted / r["ms"] < 1.3, (r["setting"], predicted, r["ms"])
 
 
+def test_the_default_bench_times_every_benchmark_the_budgets_run():
+    used = {r.env for name in CONFIG["budgets"] for r in [
+        *budgets.runs(CONFIG, name),
+        *(r for t in budgets.TARGETS for r in budgets.target_runs(CONFIG, name, t))]}
+    assert {cost.MEASURED_AS.get(env, env) for env in used} <= set(benchlog.DEFAULT_ENVS)
+    assert benchlog.DEFAULT_ENVS[0] == "HalfCheetah-v5"  # the performance page's headline env
+
+
 def _run(env: str, algo: str, steps: int = 20_000) -> budgets.Run:
     return budgets.Run("b", env, algo, 0, (("train.total_steps", steps),), algo)
 
