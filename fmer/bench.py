@@ -18,8 +18,9 @@ finished (``cuda_wall``); the CUDA path is untested on real hardware.
 ``--budget NAME`` also times FMER under each of that budget's own variants (their config
 overrides, e.g. the defaults study's cost settings); ``--whole-run NAME`` trains whole runs
 of each algorithm (``--repeats`` seeds) on that budget's schedule and compares wall times.
-This module measures and writes the rows; ``fmer.analysis.performance`` reads them: the
-summaries, the tables printed, the cost claim's line and the Markdown page.
+This module measures the rows (their format, and the CSV they go to: fmer.benchlog);
+``fmer.analysis.performance`` reads them: the summaries, the tables printed, the cost claim's
+line and the Markdown page.
 """
 
 from __future__ import annotations
@@ -44,6 +45,15 @@ from torch.utils.flop_counter import flop_registry
 from fmer import agent as agent_module
 from fmer import qvpo as qvpo_module
 from fmer.analysis.stats import t_interval
+from fmer.benchlog import (
+    DEFAULT_ENVS,
+    DEFAULT_THREADS,
+    DEFAULTS,
+    EXECUTIONS,
+    PARTS,
+    QVPO_RATIO,
+    REST,
+)
 from fmer.buffer import Batch
 from fmer.config import make_config
 from fmer.device import resolve_device
@@ -51,23 +61,7 @@ from fmer.envs import make_env
 from fmer.nets import ActionBox
 from fmer.train import make_agent
 
-DEFAULT_ENVS = ("HalfCheetah-v5", "kitchen-4", "Humanoid-v5")
-DEFAULT_THREADS = (1, 2)
 MATMUL_N = 1024
-CSV_COLUMNS = ("env", "obs_dim", "act_dim", "threads", "setting", "item", "reps", "ms",
-               "clock", "wall_ms", "gflop", "gflop_per_s", "ratio", "ratio_low", "ratio_high")
-DEFAULTS = "defaults"  # the ``setting`` of rows measured at the package defaults (+ --set)
-# How the updates run besides eager float32 (fmer.execution): ``--execution`` names; each is
-# config overrides and a compile mode. Their rows' ``setting`` is the name; a compiled one
-# also has ``sac_compile`` / ``fmer_compile`` rows: the wall time of the first call, which
-# compiles.
-EXECUTIONS: dict[str, tuple[dict, str | None]] = {
-    "compiled": ({"train.compile": True}, "default"),
-    "cuda-graphs": ({"train.compile": True}, "reduce-overhead"),
-    "bfloat16": ({"train.precision": "bfloat16"}, None),
-    "compiled-bfloat16": ({"train.compile": True, "train.precision": "bfloat16"}, "default"),
-}
-QVPO_RATIO = "qvpo_over_fmer"  # the item of the rows that hold QVPO/FMER and its interval
 
 
 @dataclass
@@ -239,14 +233,8 @@ def bench(envs: Iterable[str] = DEFAULT_ENVS, threads: Iterable[int] = DEFAULT_T
     return rows
 
 
-# The labels FMER.update and QVPO.update give their parts (torch.profiler.record_function),
-# in update order.
-FMER_PARTS = ("critic_target", "critic_step", "candidates", "temperature", "cfm", "entropy",
-              "actor_step", "alpha")
-QVPO_PARTS = ("critic_target", "critic_step", "candidates", "weights", "denoising",
-              "actor_step", "actor_target")
-# where each agent's record_function is looked up, and its labels
-LABELLED = {"fmer": (agent_module, FMER_PARTS), "qvpo": (qvpo_module, QVPO_PARTS)}
+# where each agent's record_function is looked up (its labels: fmer.benchlog.PARTS)
+LABELLED = {"fmer": agent_module, "qvpo": qvpo_module}
 
 
 class PartClock:
@@ -271,7 +259,7 @@ def update_parts(update: Callable[[], object], reps: int, threads: int,
                  device: torch.device = CPU, algo: str = "fmer") -> dict[str, float]:
     """Median ms per labelled part of ``update`` (of agent ``algo``) over ``reps`` calls, and
     ``rest``: the time outside every part (reading the metrics out)."""
-    module, labels = LABELLED[algo]
+    module, labels = LABELLED[algo], PARTS[algo]
     clock = _clock(threads, device)[1]
     per_update = []
     for _ in range(reps):
@@ -280,9 +268,9 @@ def update_parts(update: Callable[[], object], reps: int, threads: int,
             t0 = clock()
             update()
             total = (clock() - t0) * 1e3
-        per_update.append({**parts.times, "rest": total - sum(parts.times.values())})
+        per_update.append({**parts.times, REST: total - sum(parts.times.values())})
     return {name: statistics.median(t.get(name, 0.0) for t in per_update)
-            for name in (*labels, "rest")}
+            for name in (*labels, REST)}
 
 
 def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overrides, seed,
@@ -336,33 +324,6 @@ def _bench_updates(name, obs_dim, box, threads, reps, warmup, batch_size, overri
                           Timing(ms / k, None, _clock(threads, device)[0], reps))
                      for part, ms in parts.items()]
     return rows
-
-
-INT_COLUMNS = ("obs_dim", "act_dim", "threads", "reps")
-TEXT_COLUMNS = ("env", "setting", "item", "clock")
-
-
-def read_csv(path: str | Path) -> list[dict]:
-    """Rows as ``write_csv`` wrote them: numbers as numbers, empty cells None (``env`` of the
-    matmul rows stays "")."""
-    def value(column, text):
-        if column in TEXT_COLUMNS:
-            return text
-        if text == "":
-            return None
-        return int(text) if column in INT_COLUMNS else float(text)
-
-    with Path(path).open(newline="") as f:
-        return [{c: value(c, r.get(c, "")) for c in CSV_COLUMNS} for r in csv.DictReader(f)]
-
-
-def write_csv(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if r[k] is None else r[k]) for k in CSV_COLUMNS})
 
 
 # --- whole runs ------------------------------------------------------------------------------

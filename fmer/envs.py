@@ -152,6 +152,17 @@ def run_episode(env: gym.Env, policy, seed: int) -> tuple[float, dict]:
     return total, info
 
 
+def episode_steps(name: str) -> int:
+    """The time limit of env `name`'s episodes, as `make_env` sets it, without building it."""
+    if name in KITCHEN_TASKS:
+        return KITCHEN_STEPS
+    if name == MULTIGOAL:
+        return EPISODE_STEPS
+    if name in CLASSIC_CONTROL or _is_mujoco_id(name):
+        return gym.spec(name).max_episode_steps
+    raise UnknownEnvError(f"unknown environment {name!r}; valid: {ENV_NAMES_HELP}")
+
+
 def make_env(name: str, seed: int | None = None) -> gym.Env:
     """Build env `name`. With a seed, the env is reset with it and its action space seeded,
     so the next `reset()` (seeded or not) is reproducible."""

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from rliable import metrics
 
-from fmer import budgets
+from fmer import benchlog, budgets
 from fmer.analysis import (
     cost,
     estimates,
@@ -42,7 +42,14 @@ from fmer.analysis.aggregate import (
 from fmer.checkpoint import Checkpointer
 from fmer.cli import analysis as cli
 from fmer.cli import main as cli_main
-from fmer.config import OUTPUT_KEYS, Config, ConfigError, load_yaml, parse_overrides
+from fmer.config import (
+    OUTPUT_KEYS,
+    Config,
+    ConfigError,
+    load_yaml,
+    make_config,
+    parse_overrides,
+)
 from fmer.envs import MULTIGOAL
 from fmer.multigoal import GOALS
 
@@ -377,6 +384,76 @@ def test_cost_estimates_grow_with_the_budget():
     humanoid = budgets.select(budgets.runs(CONFIG, "paper"), envs=["Humanoid-v5"])[0]
     assert cost.mem_mb(humanoid) > 3000  # a 1M-step replay of 348-d observations
     assert cost.runtime_minutes(humanoid) > 60 * 24
+
+
+def test_the_cost_model_predicts_fmers_update_at_the_settings_the_bench_timed():
+    """Fed only the parts measured at the defaults, the model gives the FMER update that the
+    same bench timed at the defaults study's cost settings (fewer candidates, states, actor
+    updates), within a factor of 1.3."""
+    rows = benchlog.read_csv(cost.PERFORMANCE)
+    own = budgets.budget_variants(budgets.budget_config(CONFIG, "defaults"))
+    timed = [r for r in rows if r["item"] == "fmer_update" and r["threads"] == 1
+             and r["setting"] in own]
+    assert {r["setting"] for r in timed} == set(own) and len(own) >= 3
+    for r in timed:
+        cfg = make_config(r["env"], "fmer", 0, overrides=own[r["setting"]]["set"])
+        predicted = cost.fmer_update_seconds(cfg, cost.speeds(r["env"])) * 1e3
+        assert 1 / 1.3 < predicted / r["ms"] < 1.3, (r["setting"], predicted, r["ms"])
+
+
+def test_the_default_bench_times_every_benchmark_the_budgets_run():
+    used = {r.env for name in CONFIG["budgets"] for r in [
+        *budgets.runs(CONFIG, name),
+        *(r for t in budgets.TARGETS for r in budgets.target_runs(CONFIG, name, t))]}
+    assert {cost.MEASURED_AS.get(env, env) for env in used} <= set(benchlog.DEFAULT_ENVS)
+    assert benchlog.DEFAULT_ENVS[0] == "HalfCheetah-v5"  # the performance page's headline env
+
+
+def _run(env: str, algo: str, steps: int = 20_000) -> budgets.Run:
+    return budgets.Run("b", env, algo, 0, (("train.total_steps", steps),), algo)
+
+
+def _bench_copy(tmp_path: Path, change) -> Path:
+    """The committed bench CSV with ``change(row) -> row or None`` applied to each row."""
+    rows = [change(dict(r)) for r in benchlog.read_csv(cost.PERFORMANCE)]
+    benchlog.write_csv([r for r in rows if r is not None], tmp_path / "bench.csv")
+    return tmp_path / "bench.csv"
+
+
+def test_cost_reads_the_speeds_of_the_bench_csv(tmp_path):
+    cheetah = {a: _run("HalfCheetah-v5", a) for a in ("sac", "fmer")}
+    before = {a: cost.core_seconds(run) for a, run in cheetah.items()}
+
+    def slower_fmer(r):  # FMER's parts twice as slow on HalfCheetah, nothing else
+        twice = r["env"] == "HalfCheetah-v5" and r["item"].startswith("fmer_")
+        return {**r, "ms": 2 * r["ms"]} if twice else r
+
+    slow = _bench_copy(tmp_path, slower_fmer)
+    cfg = cheetah["fmer"].config()
+    assert cost.fmer_update_seconds(cfg, cost.speeds("HalfCheetah-v5", slow)) == pytest.approx(
+        2 * cost.fmer_update_seconds(cfg, cost.speeds("HalfCheetah-v5")))
+    assert cost.core_seconds(cheetah["sac"], slow) == before["sac"]
+    assert cost.core_seconds(cheetah["fmer"], slow) > 1.8 * before["fmer"]  # updates dominate
+
+    wide = _bench_copy(tmp_path, lambda r: {**r, "obs_dim": 10 * r["obs_dim"]}
+                       if r["env"] == "HalfCheetah-v5" else r)
+    big = _run("HalfCheetah-v5", "sac", 10**6)
+    assert cost.mem_mb(big, wide) > cost.mem_mb(big) + 1000  # 1M rows of 170 more floats
+
+
+def test_a_benchmark_without_bench_rows_is_an_error_naming_the_command(tmp_path):
+    kitchen = _run("kitchen-1", "sac")
+    # kitchen-1 and kitchen-7 are one simulator with kitchen-4: costed by its rows
+    assert cost.core_seconds(kitchen) == cost.core_seconds(_run("kitchen-4", "sac"))
+    without = _bench_copy(tmp_path, lambda r: None if r["env"] == "kitchen-4" else r)
+    with pytest.raises(cost.NotBenchedError,
+                       match=r"kitchen-1 \(as kitchen-4\).*fmer bench --envs kitchen-4 "):
+        cost.core_seconds(kitchen, without)
+    no_parts = _bench_copy(tmp_path, lambda r: None if r["item"] == "qvpo_rest" else r)
+    with pytest.raises(cost.NotBenchedError, match="HalfCheetah-v5.*qvpo_rest"):
+        cost.mem_mb(_run("HalfCheetah-v5", "sac"), no_parts)
+    with pytest.raises(cost.NotBenchedError, match="nosuch.csv.*fmer bench --envs Hopper-v5"):
+        cost.speeds("Hopper-v5", tmp_path / "nosuch.csv")
 
 
 def test_cli_lists_every_figure_kind():

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import run_fmer
 
-from fmer import bench, flow
+from fmer import bench, benchlog, flow
 from fmer.analysis import performance
 from fmer.velocity import VelocityField
 
@@ -36,12 +36,12 @@ def test_tiny_bench_prints_a_table_writes_csv_and_ends_with_efficiency_and_ratio
 
     with open(out, newline="") as f:
         reader = csv.DictReader(f)
-        assert tuple(reader.fieldnames) == bench.CSV_COLUMNS
+        assert tuple(reader.fieldnames) == benchlog.CSV_COLUMNS
         rows = list(reader)
-    defaults = [r for r in rows if r["setting"] == bench.DEFAULTS]
+    defaults = [r for r in rows if r["setting"] == benchlog.DEFAULTS]
     items = {r["item"] for r in defaults}
     assert {"matmul", "env_step", "sac_update", "fmer_update"} <= items
-    parts = {f"fmer_{p}" for p in (*bench.FMER_PARTS, "rest")}
+    parts = {f"fmer_{p}" for p in (*benchlog.FMER_PARTS, "rest")}
     assert parts <= items, items
     by_item = {r["item"]: r for r in defaults if r["env"] == "HalfCheetah-v5"}
     sac, fmer = by_item["sac_update"], by_item["fmer_update"]
@@ -63,20 +63,20 @@ def test_tiny_bench_prints_a_table_writes_csv_and_ends_with_efficiency_and_ratio
 
     # the defaults study's settings: fewer candidates, states and actor updates cost less
     settings = {r["setting"]: r for r in rows
-                if r["item"] == "fmer_update" and r["setting"] not in bench.EXECUTIONS}
+                if r["item"] == "fmer_update" and r["setting"] not in benchlog.EXECUTIONS}
     assert {"fmer-n16-sall-eall", "fmer-n8-s64-e64", "fmer-n8-s64-e64-k2"} <= set(settings)
     gflop = {k: float(r["gflop"]) for k, r in settings.items()}
     assert gflop["fmer-n16-sall-eall"] > gflop["fmer-n8-s64-e64"] > gflop["fmer-n8-s64-e64-k2"]
 
     # QVPO beside FMER: its update, its parts, the paired ratio the cost claim reads
     qvpo = by_item["qvpo_update"]
-    ratio = by_item[bench.QVPO_RATIO]
+    ratio = by_item[benchlog.QVPO_RATIO]
     assert float(qvpo["gflop"]) > 0 and int(ratio["reps"]) == 2
     assert float(ratio["ratio_low"]) <= float(ratio["ratio"]) <= float(ratio["ratio_high"])
-    assert {f"qvpo_{p}" for p in (*bench.QVPO_PARTS, "rest")} <= items
-    qvpo_ms = {p: float(by_item[f"qvpo_{p}"]["ms"]) for p in (*bench.QVPO_PARTS, "rest")}
+    assert {f"qvpo_{p}" for p in (*benchlog.QVPO_PARTS, "rest")} <= items
+    qvpo_ms = {p: float(by_item[f"qvpo_{p}"]["ms"]) for p in (*benchlog.QVPO_PARTS, "rest")}
     assert abs(qvpo_ms["rest"]) < 0.2 * sum(qvpo_ms.values())  # as FMER's parts
-    measured = performance.qvpo_ratio(bench.read_csv(out))
+    measured = performance.qvpo_ratio(benchlog.read_csv(out))
     assert measured is not None and measured[0] == pytest.approx(float(ratio["ratio"]))
     assert measured[3] == 2
     assert "QVPO's update by part" in proc.stdout and "denoising" in proc.stdout

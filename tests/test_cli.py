@@ -3,6 +3,7 @@
 import argparse
 import csv
 import json
+import subprocess
 import sys
 
 import pytest
@@ -47,6 +48,22 @@ def test_train_writes_documented_files(smoke_run):
 def test_help_lists_subcommands():
     text = build_parser().format_help()
     assert "train" in text and "verify" in text
+
+
+def test_parsing_any_command_and_verifying_a_run_do_not_import_torch(smoke_run):
+    """torch costs every process seconds of CPU at import: the command layer imports it where a
+    command needs it (training, benching, retraining), not to parse or to check a run's logs."""
+    argv = [["train", "--env", "Hopper-v5", "--algo", "fmer", "--seed", "0", "--out", "x"],
+            ["verify", "--rerun", "x"], ["bench", "--envs", "Hopper-v5"], ["eval", "x"],
+            ["status", "--budget", "smoke"], ["plan"]]
+    code = (f"import sys\nfrom fmer.cli import build_parser, main\n"
+            f"for argv in {argv!r}:\n    build_parser().parse_args(argv)\n"
+            f"assert main(['verify', {str(smoke_run)!r}]) == 0\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "[]", proc.stdout
 
 
 def _with(args: list[str], change: list[str]) -> list[str]:

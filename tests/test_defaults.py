@@ -16,7 +16,7 @@ from conftest import REPO
 from fmer import budgets
 from fmer.analysis import coverage, defaults, estimates
 from fmer.analysis.aggregate import aggregate
-from fmer.bench import CSV_COLUMNS as BENCH_COLUMNS
+from fmer.benchlog import CSV_COLUMNS as BENCH_COLUMNS
 from fmer.cli import main as cli_main
 from fmer.config import make_config
 from fmer.train import train

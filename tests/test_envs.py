@@ -17,6 +17,7 @@ from fmer.envs import (
     KITCHEN_STEPS,
     KITCHEN_TASKS,
     UnknownEnvError,
+    episode_steps,
     is_known_env,
     make_env,
 )
@@ -49,6 +50,8 @@ def test_spaces_reset_step_and_seeding(name):
     assert obs_space.shape == (OBS_DIMS[name],)
     assert isinstance(act_space, spaces.Box) and act_space.dtype == np.float32
     assert len(act_space.shape) == 1
+    # the time limit, as fmer.analysis.cost reads it without building the env
+    assert env.get_wrapper_attr("_max_episode_steps") == episode_steps(name)
 
     obs, _ = env.reset(seed=7)
     assert obs.dtype == np.float32 and obs.shape == obs_space.shape

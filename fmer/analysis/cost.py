@@ -1,101 +1,145 @@
-"""What a run costs on one laptop core, from measured speeds: for the README's size table and
-the workflow's per-job ``runtime``/``mem_mb`` (cluster schedulers need both up front).
+"""What a run costs on one core, at the speeds ``fmer bench`` measured: for the README's size
+table, ``fmer plan``, ``fmer status``, the workflow's plan line and its per-job
+``runtime``/``mem_mb`` (cluster schedulers need both up front).
 
-Speeds (one idle core, batch 256): env steps per second with random actions; SAC's update
-~12 ms; FMER's update on HalfCheetah-sized nets by part, as ``fmer bench`` measured it at 16
-candidates for all 256 states and the entropy term on 256 (paper/performance.md of 2026-11,
-169 ms): the critic's parts are fixed, the candidates' and the CFM loss's grow with
-candidates × candidate states, the entropy term's with its states, and the actor's parts are
-spread over ``actor.update_every`` updates. Per benchmark the FMER update is scaled by the
-FMER update times measured side by side (Humanoid's 348-d observation doubles it,
-FrankaKitchen's 59-d one adds 60%). Acting costs one flow sample (~1.5 ms) or one Gaussian
-sample (~0.3 ms) per step. QVPO (the paper's diffusion baseline, fmer.qvpo) is costed from its
-update time over FMER's as ``fmer bench`` measured them side by side (QVPO_* below). These are
-estimates to within a factor of about 1.5; a run's own train.csv records its real speed.
+The speeds are the committed bench's, ``paper/performance.csv`` (fmer.benchlog's format): its
+rows at the package defaults on one thread (the main thread's CPU time; batch 256), per
+benchmark: a raw env step with random actions, the observation and action dims, SAC's update,
+and FMER's and QVPO's updates by part. FrankaKitchen's N only changes which tasks are rewarded
+(same simulator, same dims): kitchen-1 and kitchen-7 are costed by kitchen-4's rows. A
+benchmark without rows is an error naming the ``fmer bench`` command that measures it.
+
+FMER's update at a run's cost knobs is its parts measured at the package defaults
+(``fmer.config.Config()``), each scaled by what it grows with in ``FMER.update``:
+- on every update, fixed: the critic's target and step, and what no label covers (``rest``);
+- on every ``actor.update_every``-th update, so spread over that many updates:
+  - ``candidates`` (N latents per candidate state drawn through the flow, scored by the
+    critic) and ``cfm`` (the weighted CFM loss on them): with candidates × candidate states;
+  - ``entropy`` (one action per state through the sampler with its log-density): with the
+    entropy term's states;
+  - ``actor_step``, the one backward pass through both losses: split between them in
+    proportion to their forward times (``cfm``, ``entropy``), each share scaled as its loss;
+  - ``temperature`` (bisection on the candidates' Q) and ``alpha``: fixed.
+QVPO's update (``QVPO.update``): ``candidates`` with train samples × denoising steps × batch,
+``critic_target`` (the best of the target samples through the denoising chain) with target
+samples × denoising steps × batch, the other parts fixed. SAC's: its measured update. Network
+widths scale no part, nor does the batch scale the fixed ones (smoke's 32-unit nets and batch
+of 64 are costed as 256): an upper bound there.
+
+Acting is not benched: ACT_S, measured by hand once (a flow sample, a Gaussian sample, QVPO's
+best of 4 through 20 denoising steps). These are estimates to within a factor of about 1.5; a
+run's own train.csv records its real speed.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import dataclass
+from pathlib import Path
 from statistics import mean
 
+from fmer.benchlog import DEFAULTS, FMER_PARTS, QVPO_PARTS, REST, read_csv
 from fmer.budgets import Run
-from fmer.config import ALGOS, Config
-from fmer.envs import KITCHEN_BENCHMARKS, KITCHEN_STEPS, MULTIGOAL
-from fmer.multigoal import EPISODE_STEPS
+from fmer.config import ALGOS, Config, ConfigError
+from fmer.envs import KITCHEN_BENCHMARKS, episode_steps
 
-# benchmark: (env steps/s, FMER update over HalfCheetah's, obs dim, action dim,
-# max episode steps)
-SPEEDS = {
-    "Hopper-v5": (6200, 1.0, 11, 3, 1000),
-    "HalfCheetah-v5": (13000, 1.0, 17, 6, 1000),
-    "Walker2d-v5": (6700, 1.0, 17, 6, 1000),
-    "Humanoid-v5": (2200, 2.0, 348, 17, 1000),
-    **dict.fromkeys(KITCHEN_BENCHMARKS, (220, 1.6, 59, 9, KITCHEN_STEPS)),
-    MULTIGOAL: (20000, 1.0, 2, 2, EPISODE_STEPS),
-}
-SAC_UPDATE_S = 0.012
-# FMER's update parts on HalfCheetah-sized nets (seconds) at the reference knobs below
-FMER_CRITIC_S = 0.0178  # critic target (a flow sample with its log-density) and step
-FMER_ACTOR_FIXED_S = 0.0025  # τ, α, the optimiser step
-FMER_CANDIDATES_S = 0.1043  # candidates sampled and scored, the CFM loss
-FMER_ENTROPY_S = 0.0418  # the entropy term through the sampler
-REFERENCE_CANDIDATE_ROWS = 16 * 256
-REFERENCE_ENTROPY_STATES = 256
-# QVPO at its authors' settings: ``fmer bench --envs HalfCheetah-v5 kitchen-4 Humanoid-v5
-# --threads 1`` (thread CPU time, updates interleaved round by round in one process; on a
-# loaded 2-core AMD EPYC, 2026-12) measured its update at QVPO_OVER_FMER times FMER's at the
-# defaults on HalfCheetah-sized nets; taken against FMER's reference update above, since a
-# ratio measured side by side carries across machines better than either time. Of the update,
-# QVPO_SAMPLING_SHARE is the actions drawn through the denoising chain (the candidates and the
-# TD target's samples), which grows with (train + target samples) × denoising steps × batch;
-# the rest (the critic's step, the loss on 11 actions per state, the optimiser) is fixed.
-# Per benchmark its update scales by QVPO_SCALE, measured the same way. Acting draws the best
-# of 4 samples through 20 steps: ~4x FMER's flow sample, measured side by side.
-QVPO_OVER_FMER = 14.3  # 95% interval [13.2, 15.5] over 10 rounds; kitchen-4 14.1, Humanoid 14.0
-QVPO_SAMPLING_SHARE = 0.97  # candidates 5,038 ms and TD-target samples 338 of 5,500 by part
-QVPO_REFERENCE_ROWS = (64 + 4) * 20 * 256
-QVPO_SCALE = {"Humanoid-v5": 1.26, **dict.fromkeys(KITCHEN_BENCHMARKS, 1.06)}
-ACT_S = {"fmer": 0.0015, "sac": 0.0003, "qvpo": 0.006}
+# The committed bench (``fmer bench``, paper/performance.md names the command): the
+# repository's, found from the package as fmer.rundir finds the checkout
+PERFORMANCE = Path(__file__).resolve().parents[2] / "paper" / "performance.csv"
+# FrankaKitchen-v1 is one simulator whatever its N (which tasks pay): one set of rows for all
+MEASURED_AS = dict.fromkeys(KITCHEN_BENCHMARKS, "kitchen-4")
+ACT_S = {"fmer": 0.0015, "sac": 0.0003, "qvpo": 0.006}  # seconds per acting step, by hand
 STARTUP_S = 5.0
 BASE_MEM_MB = 1000  # python, torch, mujoco; FrankaKitchen peaks near 800 MB
 
 
-def core_seconds(run: Run) -> float:
+class NotBenchedError(ConfigError):
+    """A benchmark whose speeds the bench CSV does not hold."""
+
+
+@dataclass(frozen=True)
+class Speeds:
+    """What the bench measured of one benchmark: seconds, dims, and the updates' parts
+    (seconds per update, by label, ``rest`` included)."""
+
+    env_step: float
+    obs_dim: int
+    act_dim: int
+    sac_update: float
+    fmer: dict[str, float]
+    qvpo: dict[str, float]
+
+
+@functools.cache
+def _read(path: Path, mtime_ns: int) -> tuple[dict, ...]:
+    return tuple(r for r in read_csv(path) if r["setting"] == DEFAULTS and r["threads"] == 1)
+
+
+def speeds(env: str, csv: str | Path = PERFORMANCE) -> Speeds:
+    """Benchmark ``env``'s one-thread rows at the defaults in the bench CSV ``csv``."""
+    measured, path = MEASURED_AS.get(env, env), Path(csv)
+    command = f"`fmer bench --envs {measured} --threads 1` measures it"
+    if not path.is_file():
+        raise NotBenchedError(f"no bench CSV {str(path)!r} to cost {env} from: {command}")
+    items = {r["item"]: r for r in _read(path, path.stat().st_mtime_ns) if r["env"] == measured}
+    parts = {a: {p: f"{a}_{p}" for p in (*labels, REST)}
+             for a, labels in (("fmer", FMER_PARTS), ("qvpo", QVPO_PARTS))}
+    missing = [i for i in ("env_step", "sac_update", *parts["fmer"].values(),
+                           *parts["qvpo"].values()) if i not in items]
+    if missing:
+        what = f"the items {', '.join(missing)}" if items else "rows"
+        as_kitchen = f" (as {measured})" if measured != env else ""
+        raise NotBenchedError(f"{path} has no one-thread timing at the defaults of {env}"
+                              f"{as_kitchen}: no {what}; {command}")
+    step = items["env_step"]
+    return Speeds(step["ms"] / 1e3, step["obs_dim"], step["act_dim"],
+                  items["sac_update"]["ms"] / 1e3,
+                  *({p: items[item]["ms"] / 1e3 for p, item in parts[a].items()}
+                    for a in ("fmer", "qvpo")))
+
+
+def core_seconds(run: Run, csv: str | Path = PERFORMANCE) -> float:
     """Estimated single-core seconds of one run, evaluation included (episodes at full length,
     so an upper bound where agents fall early)."""
     cfg = run.config()
-    env_speed, fmer_scale, _, _, episode = SPEEDS[run.env]
+    measured = speeds(run.env, csv)
     t = cfg.train
-    update = {"fmer": lambda: fmer_scale * fmer_update_seconds(cfg),
-              "qvpo": lambda: QVPO_SCALE.get(run.env, 1.0) * qvpo_update_seconds(cfg),
-              "sac": lambda: SAC_UPDATE_S}[cfg.algo]()
+    update = {"fmer": fmer_update_seconds, "qvpo": qvpo_update_seconds,
+              "sac": lambda _, m: m.sac_update}[cfg.algo](cfg, measured)
     act = ACT_S[cfg.algo]
     updates = max(0, t.total_steps - max(t.learning_starts, t.batch_size - 1))
     evals = math.ceil(t.total_steps / t.eval_every)
-    eval_steps = evals * t.eval_episodes * episode
-    return (STARTUP_S + t.total_steps / env_speed + updates * update
+    eval_steps = evals * t.eval_episodes * episode_steps(run.env)
+    return (STARTUP_S + t.total_steps * measured.env_step + updates * update
             + (t.total_steps - min(t.learning_starts, t.total_steps)) * act
-            + eval_steps * (act + 1.0 / env_speed))
+            + eval_steps * (act + measured.env_step))
 
 
-def fmer_update_seconds(cfg) -> float:
-    """One FMER update on HalfCheetah-sized nets, from its cost knobs (see the module doc)."""
-    a, batch = cfg.actor, cfg.train.batch_size
-    rows = a.candidates * (a.candidate_states or batch)
-    states = a.entropy_batch or batch
-    actor = (FMER_ACTOR_FIXED_S + FMER_CANDIDATES_S * rows / REFERENCE_CANDIDATE_ROWS
-             + FMER_ENTROPY_S * states / REFERENCE_ENTROPY_STATES)
-    return FMER_CRITIC_S + actor / a.update_every
+def fmer_update_seconds(cfg: Config, measured: Speeds) -> float:
+    """One FMER update at ``cfg``'s cost knobs, from its parts at the defaults (module doc)."""
+    p, a, ref = measured.fmer, cfg.actor, Config()
+    rows = (a.candidates * (a.candidate_states or cfg.train.batch_size)
+            / (ref.actor.candidates * (ref.actor.candidate_states or ref.train.batch_size)))
+    states = ((a.entropy_batch or cfg.train.batch_size)
+              / (ref.actor.entropy_batch or ref.train.batch_size))
+    cfm_backward = p["actor_step"] * p["cfm"] / (p["cfm"] + p["entropy"])
+    actor = ((p["candidates"] + p["cfm"] + cfm_backward) * rows
+             + (p["entropy"] + p["actor_step"] - cfm_backward) * states
+             + p["temperature"] + p["alpha"])
+    return (p["critic_target"] + p["critic_step"] + p[REST]
+            + actor * ref.actor.update_every / a.update_every)
 
 
-def qvpo_update_seconds(cfg: Config) -> float:
-    """One QVPO update on HalfCheetah-sized nets, from its sample counts (see QVPO_*)."""
-    q = cfg.qvpo
-    rows = (q.train_samples + q.target_samples) * q.diffusion_steps * cfg.train.batch_size
-    at_defaults = QVPO_OVER_FMER * fmer_update_seconds(Config())
-    return at_defaults * (1 - QVPO_SAMPLING_SHARE + QVPO_SAMPLING_SHARE
-                          * rows / QVPO_REFERENCE_ROWS)
+def qvpo_update_seconds(cfg: Config, measured: Speeds) -> float:
+    """One QVPO update at ``cfg``'s sample counts, from its parts at the defaults (module
+    doc)."""
+    p, q, ref = measured.qvpo, cfg.qvpo, Config()
+    chain = (q.diffusion_steps * cfg.train.batch_size
+             / (ref.qvpo.diffusion_steps * ref.train.batch_size))
+    fixed = sum(v for k, v in p.items() if k not in ("candidates", "critic_target"))
+    return (fixed + p["candidates"] * chain * q.train_samples / ref.qvpo.train_samples
+            + p["critic_target"] * chain * q.target_samples / ref.qvpo.target_samples)
 
 
 def core_hours_per_run(runs: list[Run]) -> dict[str, float]:
@@ -109,13 +153,13 @@ def core_hours_per_run(runs: list[Run]) -> dict[str, float]:
             for a in algos if shared}
 
 
-def mem_mb(run: Run) -> int:
+def mem_mb(run: Run, csv: str | Path = PERFORMANCE) -> int:
     """Replay buffer (float32 obs, next obs, action, reward, done) plus the process, with a
     quarter spare for the checkpoint's copy of new rows."""
     cfg = run.config()
-    _, _, obs, act, _ = SPEEDS[run.env]
+    measured = speeds(run.env, csv)
     capacity = cfg.train.buffer_size or cfg.train.total_steps
-    buffer_mb = capacity * (2 * obs + act + 2) * 4 / 2**20
+    buffer_mb = capacity * (2 * measured.obs_dim + measured.act_dim + 2) * 4 / 2**20
     return int(math.ceil((BASE_MEM_MB + 1.25 * buffer_mb) / 100) * 100)
 
 
@@ -153,5 +197,5 @@ def plan_line(runs: list[Run], cores: int, where: str) -> str:
     return (f"Plan: {len(runs)} run{'s' * (len(runs) != 1)} to train, est. "
             f"{f'{hours:,.1f}' if hours >= 1 else f'{hours:.2g}'} core-hours, est. wall time "
             f"{f'{wall / 3600:,.1f} h' if wall >= 3600 else f'{max(1, round(wall / 60))} min'}"
-            f" at {where} (estimates: fmer.analysis.cost's model, as fmer plan's, one laptop "
-            "core per run)")
+            f" at {where} (estimates: fmer.analysis.cost's model, as fmer plan's, one core per "
+            "run at the speeds of paper/performance.csv)")

@@ -1,8 +1,8 @@
 """What ``fmer bench``'s rows say: the summaries, the tables printed, the cost claim's line,
 and the page ``paper/performance.md`` (the rows, the machine, and what they say).
 
-Measurement lives in ``fmer.bench``; this module only reads and formats its rows. The page
-ends with the bench's two headline lines, the ratio last.
+Measurement lives in ``fmer.bench``, the rows' format in ``fmer.benchlog``; this module only
+reads and formats the rows. The page ends with the bench's two headline lines, the ratio last.
 """
 
 from __future__ import annotations
@@ -13,26 +13,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from fmer.analysis import cost_claim
 from fmer.analysis.stats import t_interval
-from fmer.bench import DEFAULTS, EXECUTIONS, FMER_PARTS, LABELLED, QVPO_PARTS, QVPO_RATIO
-from fmer.device import resolve_device
-from fmer.execution import bf16_matrix_units
+from fmer.benchlog import (
+    DEFAULTS,
+    EXECUTIONS,
+    FMER_PARTS,
+    PARTS,
+    QVPO_PARTS,
+    QVPO_RATIO,
+    REST,
+    lookup,
+)
 from fmer.markdown import table as markdown_table
 
 HEADLINE = "FMER/SAC update time ratio"
 QVPO_HEADLINE = "QVPO/FMER update time ratio"
 EFFICIENCY = "FMER update efficiency"
-
-
-def lookup(rows: list[dict], env: str, threads: int, item: str,
-           setting: str = DEFAULTS) -> dict | None:
-    for r in rows:
-        if (r["env"], r["threads"], r["item"], r["setting"]) == (env, threads, item, setting):
-            return r
-    return None
 
 
 def _record(rows, env, n, setting=DEFAULTS) -> dict:
@@ -78,6 +76,10 @@ def settings_summary(rows: list[dict]) -> list[dict]:
 
 def execution_note(device: str) -> str:
     """Where bf16 matmuls run natively here, as the execution table's caption says."""
+    # torch, imported here: the rest of this module is read by commands that do not need it
+    from fmer.device import resolve_device
+    from fmer.execution import bf16_matrix_units
+
     units = bf16_matrix_units(resolve_device(device))
     return (f"bf16 matrix units: {units}" if units else
             "no bf16 matrix units: bf16 matmuls are emulated")
@@ -109,7 +111,7 @@ def execution_summary(rows: list[dict]) -> list[dict]:
 
 def parts_summary(rows: list[dict], algo: str = "fmer") -> list[dict]:
     """The FMER (or QVPO) update's parts (ms) per (env, threads), at the defaults."""
-    labels = (*LABELLED[algo][1], "rest")
+    labels = (*PARTS[algo], REST)
     out = []
     for rec in summary(rows):
         if rec.get(f"{algo}_ms") is None:
@@ -145,10 +147,10 @@ SETTING_COLUMNS = (
 )
 PART_COLUMNS = (("env", "env", "{}"), ("threads", "threads", "{}"),
                 ("FMER ms", "fmer_ms", "{:.1f}"),
-                *((p.replace("_", " "), p, "{:.1f}") for p in (*FMER_PARTS, "rest")))
+                *((p.replace("_", " "), p, "{:.1f}") for p in (*FMER_PARTS, REST)))
 QVPO_PART_COLUMNS = (("env", "env", "{}"), ("threads", "threads", "{}"),
                      ("QVPO ms", "qvpo_ms", "{:.0f}"),
-                     *((p.replace("_", " "), p, "{:.0f}") for p in (*QVPO_PARTS, "rest")))
+                     *((p.replace("_", " "), p, "{:.0f}") for p in (*QVPO_PARTS, REST)))
 WHOLE_RUN_COLUMNS = (("algo", "algo", "{}"), ("seed", "seed", "{}"),
                      ("env steps", "steps", "{:,}"), ("wall time (min)", "minutes", "{:.1f}"))
 EXECUTION_COLUMNS = (
@@ -243,6 +245,8 @@ def _cpu_model() -> str:
 
 
 def machine() -> dict[str, str]:
+    import torch  # here, not at the top: as in execution_note
+
     return {"cpu": _cpu_model(), "logical cores": str(os.cpu_count()),
             "load average (1 min) at start": f"{os.getloadavg()[0]:.1f}",
             "python": platform.python_version(), "torch": torch.__version__,

@@ -19,8 +19,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 # scipy.stats and rliable are imported where used: at module level they cost every `fmer`
-# command ~2 s of CPU at start (the CLI imports this module through fmer.bench), a workflow
-# job or a test's subprocess included, though only the analysis commands need them.
+# command ~2 s of CPU at start (the CLI imports this module through
+# fmer.analysis.performance), a workflow job or a test's subprocess included, though only the
+# analysis commands need them.
 
 REPS = 5000
 LEVEL = 0.95

@@ -3,7 +3,9 @@
 One module per subcommand (or family of them), each defining ``add_parser(subparsers)``: the
 parser, and a handler that turns the parsed arguments into library calls and prints. The parser
 set by ``add_parser`` carries ``func=callable(args) -> int`` via ``set_defaults``. Library
-modules never import this package (tests/test_layers.py).
+modules never import this package (tests/test_layers.py). A library module that imports torch
+is imported by the handler that needs it, so that parsing, ``--help`` and the commands without
+networks (e.g. ``fmer verify RUN``) do not pay seconds of CPU for it (tests/test_cli.py).
 """
 
 from __future__ import annotations

@@ -58,14 +58,14 @@ def figure_main(args) -> int:
 def tables_main(args) -> int:
     import pandas as pd
 
-    from fmer import bench
+    from fmer import benchlog
     from fmer.analysis import estimates, performance, tables
 
     table = estimates.read([args.estimates])
     completeness = pd.read_csv(args.completeness, keep_default_na=False,
                                na_values={"last_step": [""]})
     reported = pd.read_csv(args.reported)
-    qvpo_timing = (performance.qvpo_ratio(bench.read_csv(args.performance)) if args.performance
+    qvpo_timing = (performance.qvpo_ratio(benchlog.read_csv(args.performance)) if args.performance
                    else None)
     for path in tables.write(table, completeness, reported, args.budget, args.out, qvpo_timing):
         print(path)

@@ -29,7 +29,7 @@ from fmer.analysis.performance import (
     summary,
     whole_run_ratios,
 )
-from fmer.bench import DEFAULT_ENVS, DEFAULT_THREADS, EXECUTIONS, bench, whole_runs, write_csv
+from fmer.benchlog import DEFAULT_ENVS, DEFAULT_THREADS, EXECUTIONS, write_csv
 from fmer.cli.common import examples, positive_int
 from fmer.config import DEVICES, ConfigError, parse_overrides
 
@@ -43,6 +43,9 @@ def _budget_settings(name: str) -> dict[str, dict]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # torch, imported by the command that measures: not by every `fmer` process's parser
+    from fmer.bench import bench, whole_runs
+
     if args.markdown and args.device != "cpu":
         raise ConfigError("--markdown writes the CPU page (paper/performance.md); "
                           f"run it without --device {args.device}")

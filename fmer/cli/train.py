@@ -9,13 +9,10 @@ import sys
 from pathlib import Path
 
 from fmer import budgets
-from fmer.checkpoint import CheckpointError
 from fmer.cli.common import examples
 from fmer.config import DEVICES, VARIANTS, Config, ConfigError, make_config, parse_overrides
 from fmer.envs import ENV_NAMES_HELP
-from fmer.rundir import RunDirError
 from fmer.runlog import RunLogError
-from fmer.train import NonFiniteError, TrainInterrupted, train
 
 
 def resolve(args: argparse.Namespace) -> Config:
@@ -35,6 +32,11 @@ def resolve(args: argparse.Namespace) -> Config:
 
 
 def run(args: argparse.Namespace) -> int:
+    # torch, imported by the command that trains: not by every `fmer` process's parser
+    from fmer.checkpoint import CheckpointError
+    from fmer.rundir import RunDirError
+    from fmer.train import NonFiniteError, TrainInterrupted, train
+
     cfg = resolve(args)
     try:
         # set by the workflow (workflow/rules/stop.smk): its stop reaches a run started late

@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from fmer import rerun
 from fmer.cli.common import examples
 from fmer.runlog import read_meta, verify_run
 
@@ -39,6 +38,8 @@ def run(args) -> int:
 def rerun_run(run_dir: str, steps: int | None) -> int:
     """0: identical; 1: the logs differ; 3: not comparable on this machine (2 is a usage
     error)."""
+    from fmer import rerun  # torch, imported by the command that retrains: not by the parser
+
     for problem in verify_run(run_dir):  # said, but the comparison is the stronger check
         print(f"note: {problem}", file=sys.stderr)
     meta = read_meta(Path(run_dir) / "meta.json")
