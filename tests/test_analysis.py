@@ -28,7 +28,6 @@ from fmer.analysis import (
     plot,
     rollouts,
     stats,
-    status,
     tables,
     verdicts,
 )
@@ -522,8 +521,8 @@ def test_status_of_a_grid_with_complete_running_killed_failed_and_missing_runs(r
     hours = {r.path: cost.core_seconds(r) / 3600 for r in smoke}
     h_done = sum(hours[r.path] for r in complete) + hours[hopper.path] * saved / 300
     h_all = cost.budget_size(smoke)["core_hours"]
-    assert totals[2].endswith(f"{status.hours(h_done)} done, {status.hours(h_all - h_done)} "
-                              f"left (of {status.hours(h_all)})")
+    assert totals[2].endswith(f"{cost.hours(h_done)} done, {cost.hours(h_all - h_done)} "
+                              f"left (of {cost.hours(h_all)})")
 
 
 def test_status_refuses_an_unknown_budget_before_any_output(capsys):

@@ -187,15 +187,20 @@ def wall_seconds(runs: list[Run], cores: int) -> float:
     return max(free) if runs else 0.0
 
 
+def hours(core_hours: float) -> str:
+    """Core-hours as the package prints them: one decimal, or two significant digits below 1."""
+    return f"{core_hours:,.1f}" if core_hours >= 1 else f"{core_hours:.2g}"
+
+
 def plan_line(runs: list[Run], cores: int, where: str) -> str:
     """What the workflow says before its first job: the runs it will train and their
     estimated cost; ``where`` says what ``cores`` is (e.g. "--cores 8")."""
     if not runs:
         return "Plan: no run to train."
-    hours = sum(core_seconds(r) for r in runs) / 3600
+    core_hours = sum(core_seconds(r) for r in runs) / 3600
     wall = wall_seconds(runs, cores)
     return (f"Plan: {len(runs)} run{'s' * (len(runs) != 1)} to train, est. "
-            f"{f'{hours:,.1f}' if hours >= 1 else f'{hours:.2g}'} core-hours, est. wall time "
+            f"{hours(core_hours)} core-hours, est. wall time "
             f"{f'{wall / 3600:,.1f} h' if wall >= 3600 else f'{max(1, round(wall / 60))} min'}"
             f" at {where} (estimates: fmer.analysis.cost's model, as fmer plan's, one core per "
             "run at the speeds of paper/performance.csv)")

@@ -114,10 +114,6 @@ def _partial(run: budgets.Run, meta: dict, where: Path, total: int, stale_s: flo
                      f"at step {saved:,} of {total:,}")
 
 
-def hours(core_hours: float) -> str:
-    return f"{core_hours:,.1f}" if core_hours >= 1 else f"{core_hours:.2g}"
-
-
 def report(statuses: list[RunStatus]) -> list[str]:
     """The lines of ``fmer status``: one per run, then the totals."""
     width = max(len(s.run.path) for s in statuses)
@@ -132,6 +128,6 @@ def report(statuses: list[RunStatus]) -> list[str]:
                                                          for state, n in counts.items()))
     lines.append(f"env steps: {steps_done:,} done, {steps_all - steps_done:,} left "
                  f"(of {steps_all:,})")
-    lines.append(f"est. core-hours (one laptop core, fmer plan's model): {hours(h_done)} done, "
-                 f"{hours(h_all - h_done)} left (of {hours(h_all)})")
+    lines.append(f"est. core-hours (fmer plan's model): {cost.hours(h_done)} done, "
+                 f"{cost.hours(h_all - h_done)} left (of {cost.hours(h_all)})")
     return lines

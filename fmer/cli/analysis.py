@@ -131,12 +131,12 @@ def plan_main(args) -> int:
                 continue
             size = cost.budget_size(runs)
             rows.append((label, size["runs"], f"{size['env_steps']:,}",
-                         f"{size['core_hours']:,.1f}"))
+                         cost.hours(size["core_hours"])))
         algos = cost.core_hours_per_run(
             budgets.runs(config, name)
             + [r for t in budgets.TARGETS for r in budgets.target_runs(config, name, t)])
         per_run.append((name, *(f"{algos[a]:,.2f}" if a in algos else "–" for a in ALGOS)))
-    print(markdown.table(("budget", "runs", "env steps", "est. core-hours (one laptop core)"),
+    print(markdown.table(("budget", "runs", "env steps", "est. core-hours (fmer.analysis.cost)"),
                          rows))
     print()
     print("Mean est. core-hours of one run of each algorithm, on the benchmarks where all of "
