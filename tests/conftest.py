@@ -107,6 +107,7 @@ def learn_pendulum(out: Path, algo: str, seed: int, overrides: dict,
     return max(r for step, r in returns.items() if step >= from_step), random_return, returns
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups from the marks
 def pytest_collection_modifyitems(items):
     """How two workers (make test: pytest-xdist, --dist loadgroup) share the suite: a unit at
     a time, a unit being one test, or every test of a file that uses a module- or
