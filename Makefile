@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all  # snakemake --cores all: every core of this machine
-WORKERS ?= 2   # make test: pytest workers (pytest-xdist), each a test at a time on a core (tests/conftest.py)
+WORKERS ?= 2   # make test: pytest workers (pytest-xdist), each a test file at a time on a core
 
 .PHONY: reproduce figures test test-slurm lint clean-venv
 
@@ -30,7 +30,7 @@ figures: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check fmer tests workflow
 	$(BIN)/snakemake --lint --snakefile workflow/Snakefile
-	$(BIN)/python -m pytest -x -q -n $(WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -x -q -n $(WORKERS) --dist loadfile
 
 ## The workflow under a live one-node SLURM scheduler (installs slurm-wlm; needs root).
 test-slurm: $(STAMP)

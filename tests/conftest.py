@@ -107,19 +107,13 @@ def learn_pendulum(out: Path, algo: str, seed: int, overrides: dict,
     return max(r for step, r in returns.items() if step >= from_step), random_return, returns
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups from the marks
 def pytest_collection_modifyitems(items):
-    """How two workers (make test: pytest-xdist, --dist loadgroup) share the suite: a unit at
-    a time, a unit being one test, or every test of a file that uses a module- or
-    session-scoped fixture of that file (built once, on one worker: the smoke grid, the
-    analysis runs). Slow tests first, those of the files with the most slow tests first: the
-    long units start early and the short ones fill in around them, rather than one running
-    alone at the end."""
-    for item in items:
-        path = item.nodeid.split("::")[0]
-        shared = sorted(name for name, defs in item._fixtureinfo.name2fixturedefs.items()
-                        if defs[-1].scope != "function" and defs[-1].baseid == path)
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(f"{path}::{shared[0]}"))
+    """Files with the most slow tests first, each file's order kept: on two workers (make
+    test: pytest-xdist, --dist loadfile, a file each at a time, so that a file's module
+    fixtures are built once) the long files start early and the short ones fill in around
+    them, rather than a long file running alone at the end. Not --dist loadgroup with groups
+    per fixture: pytest-xdist 3.8 names a test's group in its node id, which pytest 9 no
+    longer lets a plugin change, so every test became a unit of its own and a module fixture
+    (the smoke grid) was built again on each worker, after each switch of file."""
     slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
-    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, -slow[item.path]))
+    items.sort(key=lambda item: -slow[item.path])
